@@ -1,0 +1,129 @@
+"""The shared part of the pipeline: flows that do not depend on any port.
+
+These verdicts hold for every port with port security, whatever its rules say (neutron's
+behaviour, which operators rely on): control traffic a VM needs to get an address and find its
+neighbours passes; traffic only a router or DHCP server may send is dropped when a VM sends it.
+"""
+
+from __future__ import annotations
+
+from flows import actions, cookies, matches
+from flows.flow import Flow, MatchItem, flow
+from flows.pipeline import Table
+
+ICMPV6_RS, ICMPV6_RA, ICMPV6_NS, ICMPV6_NA, ICMPV6_REDIRECT = 133, 134, 135, 136, 137
+MLD_QUERY, MLD_REPORT, MLD_DONE, MLDV2_REPORT = 130, 131, 132, 143
+
+EGRESS_ALLOWED_ICMPV6 = (MLD_REPORT, MLD_DONE, ICMPV6_RS, ICMPV6_NS, MLDV2_REPORT)
+EGRESS_DROPPED_ICMPV6 = (ICMPV6_RA, ICMPV6_REDIRECT)
+INGRESS_ALLOWED_ICMPV6 = (MLD_QUERY, MLD_REPORT, MLD_DONE, ICMPV6_RA, ICMPV6_NS, ICMPV6_NA,
+                          MLDV2_REPORT)
+
+PRIO_GUARD = 200
+PRIO_FORCED_DROP = 100
+PRIO_NA_TARGET = 95
+PRIO_NA_DROP = 90
+PRIO_CONTROL = 80
+PRIO_TO_CONNTRACK = 50
+PRIO_TO_RULES = 40
+PRIO_MISS = 0
+
+_COOKIE = cookies.cookie(cookies.Kind.BASE, "base")
+
+
+def _f(table: Table, priority: int, match: tuple[MatchItem, ...],
+       acts: tuple[str, ...]) -> Flow:
+    return flow(table, priority, match, acts, _COOKIE)
+
+
+def _icmp6(kind: int) -> tuple[MatchItem, ...]:
+    return (("icmp6", ""), matches.icmp_type(6, kind))
+
+
+def _udp(ethertype: int, src: int, dst: int) -> tuple[MatchItem, ...]:
+    return (("udp" if ethertype == 4 else "udp6", ""), ("tp_src", str(src)), ("tp_dst", str(dst)))
+
+
+DHCP4_CLIENT, DHCP4_SERVER = _udp(4, 68, 67), _udp(4, 67, 68)
+DHCP6_CLIENT, DHCP6_SERVER = _udp(6, 546, 547), _udp(6, 547, 546)
+
+
+def base_flows() -> list[Flow]:
+    """Every shared flow of the pipeline."""
+    return [*_misses(), *_egress_base(), *_conntrack_verdicts(), *_ingress_base()]
+
+
+def _misses() -> list[Flow]:
+    drop_tables = (Table.CLASSIFY, Table.EGRESS_SPOOF, Table.EGRESS_BASE, Table.FORWARD,
+                   Table.INGRESS_BASE)
+    return [_f(table, PRIO_MISS, (), actions.DROP) for table in drop_tables]
+
+
+def _egress_base() -> list[Flow]:
+    forward = (actions.goto(Table.FORWARD),)
+    table = Table.EGRESS_BASE
+    flows = [_f(table, PRIO_FORCED_DROP, _icmp6(kind), actions.DROP)
+             for kind in EGRESS_DROPPED_ICMPV6]
+    flows += [_f(table, PRIO_FORCED_DROP, DHCP4_SERVER, actions.DROP),
+              _f(table, PRIO_FORCED_DROP, DHCP6_SERVER, actions.DROP),
+              _f(table, PRIO_NA_DROP, _icmp6(ICMPV6_NA), actions.DROP),
+              _f(table, PRIO_CONTROL, (("arp", ""),), forward),
+              _f(table, PRIO_CONTROL, DHCP4_CLIENT, forward),
+              _f(table, PRIO_CONTROL, DHCP6_CLIENT, forward)]
+    flows += [_f(table, PRIO_CONTROL, _icmp6(kind), forward) for kind in EGRESS_ALLOWED_ICMPV6]
+    flows += _to_filter(table, Table.EGRESS_CT, Table.EGRESS_RULES)
+    return flows
+
+
+def _ingress_base() -> list[Flow]:
+    deliver = (actions.output_to_port_register(),)
+    table = Table.INGRESS_BASE
+    flows = [_f(table, PRIO_CONTROL, (("arp", ""),), deliver),
+             _f(table, PRIO_CONTROL, DHCP4_SERVER, deliver),
+             _f(table, PRIO_CONTROL, DHCP6_SERVER, deliver)]
+    flows += [_f(table, PRIO_CONTROL, _icmp6(kind), deliver) for kind in INGRESS_ALLOWED_ICMPV6]
+    flows += _to_filter(table, Table.INGRESS_CT, Table.INGRESS_RULES)
+    return flows
+
+
+def _to_filter(table: Table, ct_table: Table, rules_table: Table) -> list[Flow]:
+    """IP of stateful ports goes through conntrack first; stateless IP straight to the rules."""
+    flows = []
+    for shorthand in ("ip", "ipv6"):
+        flows.append(_f(table, PRIO_TO_CONNTRACK, ((shorthand, ""), matches.STATEFUL),
+                        (actions.conntrack(ct_table),)))
+        flows.append(_f(table, PRIO_TO_RULES, ((shorthand, ""),), (actions.goto(rules_table),)))
+    return flows
+
+
+def _conntrack_verdicts() -> list[Flow]:
+    """CT, RULES-miss and ACCEPT tables of both directions: the stateful machinery."""
+    flows: list[Flow] = []
+    for ct_table, rules_table, accept_table, accepted in (
+            (Table.EGRESS_CT, Table.EGRESS_RULES, Table.EGRESS_ACCEPT,
+             (actions.goto(Table.FORWARD),)),
+            (Table.INGRESS_CT, Table.INGRESS_RULES, Table.INGRESS_ACCEPT,
+             (actions.output_to_port_register(),))):
+        not_blocked = ("ct_mark", "0/0x1")
+        blocked = ("ct_mark", "0x1/0x1")
+        flows += [
+            _f(ct_table, 100, (("ct_state", "+inv+trk"),), actions.DROP),
+            _f(ct_table, 90, (("ct_state", "+est+rpl+trk"), not_blocked), accepted),
+            _f(ct_table, 90, (("ct_state", "+rel+trk"), not_blocked), accepted),
+            _f(ct_table, 80, (("ct_state", "+rpl+trk"),), actions.DROP),
+            _f(ct_table, 80, (("ct_state", "+rel+trk"),), actions.DROP),
+            _f(ct_table, PRIO_MISS, (), (actions.goto(rules_table),)),
+            _f(rules_table, PRIO_MISS, (), actions.DROP),
+            _f(accept_table, PRIO_MISS, (), accepted),
+        ]
+        for ip in (("ip", ""),), (("ipv6", ""),):  # ct() needs the IP version in the match
+            flows += [
+                # No rule allows an established connection any more: block it, replies too.
+                _f(rules_table, 10, ip + (("ct_state", "+est+trk"), matches.STATEFUL),
+                   (actions.commit_with_blocked(True),)),
+                _f(accept_table, 100, ip + (("ct_state", "+new+trk"), matches.STATEFUL),
+                   (actions.commit(), *accepted)),
+                _f(accept_table, 100, ip + (("ct_state", "+est+trk"), blocked, matches.STATEFUL),
+                   (actions.commit_with_blocked(False), *accepted)),
+            ]
+    return flows

@@ -1,0 +1,121 @@
+"""A port's security-group rules as flows in the RULES tables.
+
+Rules with an address prefix become direct flows that accept. Rules with a remote group become
+the first clause of a conjunction whose second clause is the group's member addresses
+(:mod:`flows.remote_groups`): members are listed once for the whole host, however many ports and
+rules refer to the group.
+
+Ports with the same security groups have the same rules, so the flows are built once per set of
+groups as :class:`RuleTemplate` values and stamped with each port's ofport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flows import actions, cookies, matches
+from flows.flow import Flow, MatchItem
+from flows.model import Direction, RemoteGroup, RemotePrefix
+from flows.normalize import Atom
+from flows.pipeline import Table
+
+PRIO_DIRECT = 70
+"""Direct accepts outrank conjunction clauses: a flow with conjunction actions may not accept by
+itself, and an accept is right whichever rule grants it."""
+PRIO_CONJUNCTION = 60
+
+RULES_TABLE = {Direction.INGRESS: Table.INGRESS_RULES, Direction.EGRESS: Table.EGRESS_RULES}
+ACCEPT_TABLE = {Direction.INGRESS: Table.INGRESS_ACCEPT, Direction.EGRESS: Table.EGRESS_ACCEPT}
+
+ConjunctionKey = tuple[str, Direction, int]
+"""(remote group id, direction, IP version): one conjunction id each."""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleTemplate:
+    """A rule flow without its port: ``head`` goes before the port match, ``tail`` after."""
+
+    table: Table
+    priority: int
+    head: tuple[MatchItem, ...]
+    tail: tuple[MatchItem, ...]
+    actions: tuple[str, ...]
+    identity: str
+    identity_hash: int
+    meaning: str
+    """What the flow stands for, without the port: direction and the rules behind it."""
+
+
+def conjunction_key(atom: Atom) -> ConjunctionKey | None:
+    if isinstance(atom.remote, RemoteGroup):
+        return (atom.remote.group_id, atom.direction, atom.ethertype)
+    return None
+
+
+def templates(atoms: tuple[Atom, ...], stateless: bool,
+              conj_ids: Mapping[ConjunctionKey, int]) -> tuple[RuleTemplate, ...]:
+    """The rule flows of a set of atoms, for any port that has exactly these atoms."""
+    by_key: dict[tuple, RuleTemplate] = {}
+    for atom in atoms:
+        for template in _atom_templates(atom, stateless, conj_ids):
+            key = (template.table, template.priority, template.head, template.tail)
+            known = by_key.get(key)
+            if known is None:
+                by_key[key] = template
+            elif template.priority == PRIO_CONJUNCTION:
+                merged = tuple(sorted(set(known.actions + template.actions)))
+                by_key[key] = RuleTemplate(known.table, known.priority, known.head, known.tail,
+                                           merged, known.identity, known.identity_hash,
+                                           f"{known.meaning}; {template.meaning}")
+    return tuple(by_key[key] for key in sorted(by_key))
+
+
+def _atom_templates(atom: Atom, stateless: bool, conj_ids: Mapping[ConjunctionKey, int]
+                    ) -> list[RuleTemplate]:
+    table = RULES_TABLE[atom.direction]
+    conj = conjunction_key(atom)
+    if conj is None:
+        priority = PRIO_DIRECT
+        acts: tuple[str, ...] = (actions.goto(ACCEPT_TABLE[atom.direction]),)
+    else:
+        priority = PRIO_CONJUNCTION
+        acts = (actions.conjunction(conj_ids[conj], 1, 2),)
+    head = matches.protocol(atom.ethertype, atom.protocol)
+    remote: tuple[MatchItem, ...] = ()
+    if isinstance(atom.remote, RemotePrefix) and atom.remote.network.prefixlen:
+        remote = ((matches.remote_address_field(atom.direction, atom.ethertype),
+                   matches.network_text(atom.remote.network)),)
+    l4: list[tuple[MatchItem, ...]] = []
+    if atom.icmp_type is not None:
+        icmp = (matches.icmp_type(atom.ethertype, atom.icmp_type),)
+        if atom.icmp_code is not None:
+            icmp += (matches.icmp_code(atom.ethertype, atom.icmp_code),)
+        l4.append(icmp)
+    else:
+        for src in matches.port_masks("tp_src", atom.src_ports):
+            for dst in matches.port_masks("tp_dst", atom.dst_ports):
+                l4.append(src + dst)
+    meaning = f"{atom.direction.value}: {'; '.join(atom.origins)}"
+    identity_hash = cookies.stable_hash(atom.identity, 40)
+    found = [RuleTemplate(table, priority, head, remote + part, acts, atom.identity,
+                          identity_hash, meaning) for part in l4]
+    if stateless and atom.has_l4_constraint:
+        # A non-first fragment has no ports or ICMP header: the protocol and the far side are
+        # all a stateless filter can check, and without conntrack nothing reassembles it.
+        found.append(RuleTemplate(table, priority, head, remote + (("nw_frag", "later"),), acts,
+                                  atom.identity + "|later-fragments", identity_hash ^ 1,
+                                  meaning))
+    return found
+
+
+def instantiate(template: RuleTemplate, port_id: str, port_hash: int, ofport: int
+                ) -> tuple[Flow, int, str]:
+    """The template's flow for one port, its cookie, and what the cookie means.
+
+    ``port_hash`` is the port id's stable hash (computed once per port, not once per flow).
+    """
+    cookie = cookies.combined_cookie(cookies.Kind.RULE, port_hash, template.identity_hash)
+    match = template.head + (matches.port(ofport),) + template.tail
+    return Flow(int(template.table), template.priority, match, template.actions, cookie), \
+        cookie, f"port {port_id} {template.meaning}"
