@@ -1,0 +1,67 @@
+"""[agent]: the daemon's own behaviour (heartbeat, audits, start-up)."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GROUP = "agent"
+
+AGENT_OPTS = [
+    cfg.IntOpt(
+        "report_interval",
+        default=30,
+        min=1,
+        help="Seconds between state reports to the server. Keep it well below the server's "
+        "agent_down_time (75 s by default): a server that misses reports marks the agent "
+        "dead and stops binding ports to this host.",
+    ),
+    cfg.StrOpt(
+        "service_backend",
+        default="threading",
+        choices=[
+            ("threading", "Native threads (oslo.service threading backend)."),
+            ("eventlet", "Green threads; needs the dpagent[eventlet] extra. Deprecated by the "
+             "oslo libraries, kept for sites that still run eventlet."),
+        ],
+        help="Concurrency backend for the daemon's services.",
+    ),
+    cfg.BoolOpt(
+        "drop_flows_on_start",
+        default=False,
+        help="Delete every flow on the integration bridge at start-up instead of reconciling "
+        "them. Reconciling keeps traffic flowing across an agent restart; dropping breaks "
+        "every VM's network until the agent has resynced, so use it only to recover from a "
+        "corrupted flow table.",
+    ),
+    cfg.IntOpt(
+        "audit_interval",
+        default=300,
+        min=0,
+        help="Seconds between full audits that compare the installed flows with the desired "
+        "ones and repair any difference (e.g. flows deleted by hand). 0 disables the audit.",
+    ),
+    cfg.BoolOpt(
+        "use_veth_interconnection",
+        default=False,
+        help="Accepted for compatibility with neutron's OVS agent configuration but rejected "
+        "if true: dpagent connects bridges only with OVS patch ports, which never leave the "
+        "datapath and are faster than veth pairs.",
+    ),
+    cfg.StrOpt(
+        "status_socket",
+        default="/var/run/dpagent/status.sock",
+        help="Unix socket on which the agent answers local status queries (sync state, "
+        "last report, port counts) without going through the control plane.",
+    ),
+    cfg.IntOpt(
+        "device_retries",
+        default=3,
+        min=0,
+        help="How often to retry wiring a port that failed before reporting it to the server "
+        "as failed. Transient OVSDB or RPC errors usually pass within a retry or two.",
+    ),
+]
+
+
+def register_agent_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(AGENT_OPTS, group=GROUP)

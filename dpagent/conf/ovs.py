@@ -1,0 +1,57 @@
+"""[ovs]: which switch the agent programs and how it talks to it."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GROUP = "ovs"
+
+OVS_OPTS = [
+    cfg.StrOpt(
+        "integration_bridge",
+        default="br-int",
+        help="Bridge that VM ports are plugged into. The agent owns its OpenFlow tables: do "
+        "not add flows to it by hand, the agent reconciles them away.",
+    ),
+    cfg.StrOpt(
+        "datapath_type",
+        default="system",
+        choices=[
+            ("system", "Kernel datapath (openvswitch.ko); the usual choice."),
+            ("netdev", "Userspace datapath, as used with DPDK and by the test lab."),
+        ],
+        help="Datapath type of the bridges the agent creates. It must match the datapath of "
+        "the existing bridges: OVS cannot patch a kernel bridge to a userspace one.",
+    ),
+    cfg.DictOpt(
+        "bridge_mappings",
+        default={},
+        help="Physical network to provider bridge, as physnet:bridge pairs separated by "
+        "commas (e.g. physnet1:br-eth1). The agent patches each bridge to the integration "
+        "bridge; a network on an unmapped physnet cannot be wired on this host.",
+    ),
+    cfg.StrOpt(
+        "ovsdb_connection",
+        default="unix:/var/run/openvswitch/db.sock",
+        help="OVSDB server to use (unix:PATH, tcp:IP:PORT or ssl:IP:PORT). The default is "
+        "the local ovsdb-server of the Open vSwitch packages.",
+    ),
+    cfg.IntOpt(
+        "ovsdb_timeout",
+        default=10,
+        min=1,
+        help="Seconds to wait for an OVSDB transaction, including ovs-vswitchd catching up "
+        "with it. A timeout fails the operation, which is retried on the next sync.",
+    ),
+    cfg.IntOpt(
+        "of_request_timeout",
+        default=10,
+        min=1,
+        help="Seconds to wait for ovs-vswitchd to answer an OpenFlow request such as a flow "
+        "bundle commit. Large bundles on a busy switch need more than the default.",
+    ),
+]
+
+
+def register_ovs_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(OVS_OPTS, group=GROUP)
