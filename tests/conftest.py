@@ -46,7 +46,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not leftovers:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    message = "LEAK: the test run left these behind (now removed):\n" + leftovers.describe()
+    message = "\nLEAK: the test run left these behind (now removed):\n" + leftovers.describe()
     if reporter is not None:
         reporter.write_line(message, red=True, bold=True)
     else:
