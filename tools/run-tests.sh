@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The test gate (what CI runs through .ci/run): lint, import contracts, then
+# every unit and functional test against a real OVS, real namespaces and a
+# real RabbitMQ.  Functional tests need root; tools/setup-deps.sh installs
+# everything they need.  Leaves the work tree as it found it.
+set -uo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+
+bash tools/setup-deps.sh || { echo "run-tests: setup-deps failed" >&2; exit 1; }
+
+failed=()
+
+echo "== ruff check"
+.venv/bin/ruff check --no-cache . || failed+=(ruff)
+
+echo "== lint-imports"
+.venv/bin/lint-imports --no-cache --no-logo || failed+=(lint-imports)
+
+echo "== pytest"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# -p no:cacheprovider: no .pytest_cache, so git status stays clean.
+.venv/bin/python -m pytest -p no:cacheprovider --timeout="${DPAGENT_TEST_TIMEOUT:-300}" \
+    --durations=10 -q tests/unit tests/functional "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+if [ "$rc" -eq 5 ]; then
+    echo "run-tests: pytest collected no tests (exit 5)"
+    rc=0
+elif [ "$rc" -ne 0 ]; then
+    failed+=("pytest (exit $rc)")
+fi
+
+echo
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "run-tests: FAILED: ${failed[*]}"
+else
+    echo "run-tests: ruff, lint-imports and pytest passed"
+fi
+# The pytest summary line last, where a reader (or CI) looks for it.
+grep -E '^=*.*[0-9]+ (passed|failed|error|skipped|deselected|xfailed|xpassed)' "$log" | tail -n 1 \
+    | sed -E 's/^=+ //; s/ =+$//'
+[ "${#failed[@]}" -eq 0 ]
