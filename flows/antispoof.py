@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Iterable
 
 from flows import actions, base, matches
+from flows.cookies import Kind
 from flows.flow import Flow, MatchItem, flow
 from flows.model import IPNetwork, Port
 from flows.pipeline import Table
@@ -55,14 +56,14 @@ def nd_targets(port: Port) -> list[IPNetwork]:
                             for net in by_version[6])
 
 
-def spoof_flows(port: Port, cookie: int) -> list[Flow]:
+def spoof_flows(port: Port, kind: Kind) -> list[Flow]:
     """EGRESS_SPOOF flows of one port, plus its NA target checks in EGRESS_BASE."""
     to_base = (actions.goto(Table.EGRESS_BASE),)
     me = matches.port(port.ofport)
     flows: list[Flow] = []
 
     def allow(match: tuple[MatchItem, ...]) -> None:
-        flows.append(flow(Table.EGRESS_SPOOF, PRIO_ALLOWED_SOURCE, match, to_base, cookie))
+        flows.append(flow(Table.EGRESS_SPOOF, PRIO_ALLOWED_SOURCE, match, to_base, kind))
 
     for mac, by_version in allowed_sources(port).items():
         src = ("dl_src", mac)
@@ -79,5 +80,5 @@ def spoof_flows(port: Port, cookie: int) -> list[Flow]:
     for target in nd_targets(port):
         flows.append(flow(Table.EGRESS_BASE, base.PRIO_NA_TARGET,
                           (("icmp6", ""), me, matches.icmp_type(6, base.ICMPV6_NA),
-                           ("nd_target", matches.network_text(target))), forward, cookie))
+                           ("nd_target", matches.network_text(target))), forward, kind))
     return flows

@@ -28,12 +28,12 @@ PRIO_TO_CONNTRACK = 50
 PRIO_TO_RULES = 40
 PRIO_MISS = 0
 
-_COOKIE = cookies.cookie(cookies.Kind.BASE, "base")
+_KIND = cookies.Kind.BASE
 
 
 def _f(table: Table, priority: int, match: tuple[MatchItem, ...],
        acts: tuple[str, ...]) -> Flow:
-    return flow(table, priority, match, acts, _COOKIE)
+    return flow(table, priority, match, acts, _KIND)
 
 
 def _icmp6(kind: int) -> tuple[MatchItem, ...]:

@@ -46,7 +46,7 @@ class CompileResult:
 
     def flows(self) -> list[Flow]:
         return sorted((f for flows in self.owners.values() for f in flows),
-                      key=lambda f: (f.table, -f.priority, f.match, f.actions))
+                      key=lambda f: (f.table, -f.priority, f.render_body()))
 
     def flow_lines(self) -> list[str]:
         """Every flow in ``ovs-ofctl add-flows`` syntax, in a stable order."""
@@ -87,7 +87,7 @@ def _gc_paused() -> Iterator[None]:
 
 def _compile_host(model: HostModel) -> CompileResult:
     owners: dict[str, tuple[Flow, ...]] = {BASE_OWNER: tuple(base.base_flows())}
-    meanings: dict[int, str] = {cookies.cookie(cookies.Kind.BASE, "base"): "base pipeline"}
+    meanings: dict[int, str] = {f.cookie: "base pipeline" for f in owners[BASE_OWNER]}
     errors = list(model.port_errors)
     policies = _policies(model)
     conj_ids = remote_groups.allocate_ids(
@@ -95,11 +95,12 @@ def _compile_host(model: HostModel) -> CompileResult:
         for atom in atoms if (key := rules.conjunction_key(atom)) is not None)
 
     template_cache: dict[tuple, tuple[rules.RuleTemplate, ...]] = {}
+    atom_cache: dict[tuple[str, bool], list[rules.RuleTemplate]] = {}
     compiled: list[tuple[Port, bool]] = []
     for port in _without_mac_clashes(model, errors):
         policy = policies.get(port.port_id)
         try:
-            flows = _port_flows(port, policy, conj_ids, template_cache, meanings)
+            flows = _port_flows(port, policy, conj_ids, template_cache, atom_cache, meanings)
         except Exception as exc:  # noqa: BLE001 - one port's failure must not stop the others
             errors.append(PortError(port.port_id, f"compilation failed: {exc!r}"))
             continue
@@ -108,11 +109,11 @@ def _compile_host(model: HostModel) -> CompileResult:
 
     for vlan, network in sorted(model.networks.items()):
         members = [(port, stateful) for port, stateful in compiled if port.local_vlan == vlan]
-        cookie = cookies.cookie(cookies.Kind.NETWORK, f"network|{vlan}")
-        flows = forwarding.network_flows(network, members, cookie)
+        flows = forwarding.network_flows(network, members, cookies.Kind.NETWORK)
         if flows:
             owners[network_owner(vlan)] = tuple(flows)
-            meanings[cookie] = f"network {network.network_id} (local VLAN {vlan})"
+            meanings.update((f.cookie, f"network {network.network_id} (local VLAN {vlan})")
+                            for f in flows)
 
     for key, conj_id in conj_ids.items():
         conj_flow = remote_groups.conjunction_flow(key, conj_id)
@@ -164,26 +165,26 @@ def _without_mac_clashes(model: HostModel, errors: list[PortError]) -> list[Port
 def _port_flows(port: Port, policy: _PortPolicy | None,
                 conj_ids: Mapping[rules.ConjunctionKey, int],
                 template_cache: dict[tuple, tuple[rules.RuleTemplate, ...]],
+                atom_cache: dict[tuple[str, bool], list[rules.RuleTemplate]],
                 meanings: dict[int, str]) -> list[Flow]:
-    cookie = cookies.cookie(cookies.Kind.PORT, port.port_id)
-    meanings[cookie] = f"port {port.port_id}"
+    kind = cookies.Kind.PORT
     stateful = policy.stateful if policy else False
-    flows = [forwarding.classify_flow(port, stateful, cookie),
-             *forwarding.unicast_flows(port, stateful, cookie)]
+    flows = [forwarding.classify_flow(port, stateful, kind),
+             *forwarding.unicast_flows(port, stateful, kind)]
+    if policy is not None:
+        flows.append(forwarding.hairpin_guard(port, kind))
+        flows.extend(antispoof.spoof_flows(port, kind))
+    meanings.update((f.cookie, f"port {port.port_id}") for f in flows)
     if policy is None:
         return flows
-    flows.append(forwarding.hairpin_guard(port, cookie))
-    flows.extend(antispoof.spoof_flows(port, cookie))
     key = (port.security_groups, stateful)
     templates = template_cache.get(key)
     if templates is None:
         atoms = policy.atoms[Direction.INGRESS] + policy.atoms[Direction.EGRESS]
-        templates = rules.templates(atoms, not stateful, conj_ids)
+        templates = rules.templates(atoms, not stateful, conj_ids, atom_cache)
         template_cache[key] = templates
-    port_hash = cookies.stable_hash(port.port_id, 40)
     for template in templates:
-        rule_flow, rule_cookie, meaning = rules.instantiate(template, port.port_id, port_hash,
-                                                            port.ofport)
+        rule_flow, meaning = rules.instantiate(template, port.port_id, port.ofport)
         flows.append(rule_flow)
-        meanings[rule_cookie] = meaning
+        meanings[rule_flow.cookie] = meaning
     return flows

@@ -2,9 +2,13 @@
 
 Every flow dpagent installs carries a cookie whose top 16 bits are :data:`DPAGENT_MARK`, so that
 dpagent can dump, compare and delete its own flows (``cookie=MARK/MASK``) without ever touching an
-operator's or another agent's flows. The next 8 bits say what kind of thing owns the flow, the low
-40 bits identify it (a stable hash), so that a verdict seen in ``ofproto/trace`` leads back to the
-rule or port through :class:`flows.compiler.CompileResult.cookies`.
+operator's or another agent's flows. The next 8 bits say what kind of thing owns the flow (base
+pipeline, port, rule, network, remote group, member). The low 40 bits are a hash of the flow's
+content (table, priority, match, actions): two flows with the same cookie are the same flow, so
+comparing what the switch holds with what it should hold is a comparison of cookies, whatever text
+or encoding the switch prints them in. :attr:`flows.compiler.CompileResult.cookies` says what each
+cookie stands for (the rule, port or member), so a verdict seen in ``ofproto/trace`` leads back to
+the security-group rule that allowed it.
 """
 
 from __future__ import annotations
@@ -32,14 +36,9 @@ def stable_hash(text: str, bits: int) -> int:
     return int.from_bytes(digest, "big") & ((1 << bits) - 1)
 
 
-def cookie(kind: Kind, identity: str) -> int:
-    return COOKIE_VALUE | (int(kind) << 40) | stable_hash(identity, 40)
-
-
-def combined_cookie(kind: Kind, first: int, second: int) -> int:
-    """A cookie for a pair of identities whose stable hashes are known (e.g. port and rule):
-    cheaper than hashing their joined text once per flow, and just as stable."""
-    return COOKIE_VALUE | (int(kind) << 40) | ((first * 0x9E3779B1 ^ second) & ((1 << 40) - 1))
+def content_cookie(kind: int, body: str) -> int:
+    """The final cookie of a flow: its kind and a hash of everything it matches and does."""
+    return COOKIE_VALUE | (kind << 40) | stable_hash(body, 40)
 
 
 def is_dpagent_cookie(value: int) -> bool:

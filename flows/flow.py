@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from flows import cookies
 from flows.pipeline import Table
 
 MatchItem = tuple[str, str]
@@ -25,6 +26,8 @@ class Flow:
     match: tuple[MatchItem, ...]
     actions: tuple[str, ...]
     cookie: int
+    body: str = field(default="", compare=False, repr=False)
+    """The rendered flow without its cookie, kept once computed (see :func:`with_body`)."""
 
     @property
     def key(self) -> tuple[int, int, tuple[MatchItem, ...]]:
@@ -34,15 +37,32 @@ class Flow:
     def match_text(self) -> str:
         return ",".join(f"{name}={value}" if value else name for name, value in self.match)
 
+    def render_body(self) -> str:
+        """What the flow matches and does, without table, priority and cookie."""
+        if self.body:
+            return self.body
+        match = self.match_text()
+        actions = ",".join(self.actions) if self.actions else "drop"
+        return f"{match},actions={actions}" if match else f"actions={actions}"
+
+    def content(self) -> str:
+        """Everything but the cookie: the text a content cookie is the hash of."""
+        return f"table={self.table},priority={self.priority},{self.render_body()}"
+
     def render(self) -> str:
         """The flow in ``ovs-ofctl add-flows`` syntax."""
-        match = self.match_text()
-        head = f"table={self.table},priority={self.priority},cookie={self.cookie:#x}"
-        actions = ",".join(self.actions) if self.actions else "drop"
-        return f"{head},{match},actions={actions}" if match else f"{head},actions={actions}"
+        return (f"table={self.table},priority={self.priority},cookie={self.cookie:#x},"
+                f"{self.render_body()}")
 
 
 def flow(table: Table, priority: int, match: tuple[MatchItem, ...], actions: tuple[str, ...],
-         cookie: int) -> Flow:
-    """Build a flow; the one place that turns a :class:`Table` into its number."""
-    return Flow(int(table), priority, match, actions, cookie)
+         kind: cookies.Kind) -> Flow:
+    """Build a flow with its content cookie (see :mod:`flows.cookies`)."""
+    draft = Flow(int(table), priority, match, actions, 0)
+    return finished(draft, kind, draft.render_body())
+
+
+def finished(draft: Flow, kind: cookies.Kind, body: str) -> Flow:
+    """``draft`` with its rendered body and the content cookie of its ``kind``."""
+    cookie = cookies.content_cookie(kind, f"{draft.table},{draft.priority},{body}")
+    return Flow(draft.table, draft.priority, draft.match, draft.actions, cookie, body)

@@ -9,6 +9,7 @@ through its own filter) and the uplink; anything else leaves through the uplink.
 from __future__ import annotations
 
 from flows import actions, fields, matches
+from flows.cookies import Kind
 from flows.flow import Flow, MatchItem, flow
 from flows.model import Network, Port, Uplink
 from flows.pipeline import Table
@@ -24,18 +25,18 @@ def port_flags(stateful: bool) -> int:
     return fields.FLAG_STATEFUL if stateful else 0
 
 
-def classify_flow(port: Port, stateful: bool, cookie: int) -> Flow:
+def classify_flow(port: Port, stateful: bool, kind: Kind) -> Flow:
     """Frames sent by the VM: start its egress filter (or go straight on without port security)."""
     match = (("in_port", str(port.ofport)),)
     if not port.port_security:
         return flow(Table.CLASSIFY, PRIO_PORT, match,
                     (actions.load(port.local_vlan, fields.NETWORK), actions.goto(Table.FORWARD)),
-                    cookie)
+                    kind)
     return flow(Table.CLASSIFY, PRIO_PORT, match,
                 (actions.load(port.ofport, fields.PORT),
                  actions.load(port.local_vlan, fields.NETWORK),
                  actions.load(port_flags(stateful), fields.FLAGS),
-                 actions.goto(Table.EGRESS_SPOOF)), cookie)
+                 actions.goto(Table.EGRESS_SPOOF)), kind)
 
 
 def delivery_actions(port: Port, stateful: bool, *, returning: bool) -> tuple[str, ...]:
@@ -50,18 +51,18 @@ def delivery_actions(port: Port, stateful: bool, *, returning: bool) -> tuple[st
             actions.load(port_flags(stateful), fields.FLAGS), enter)
 
 
-def unicast_flows(port: Port, stateful: bool, cookie: int) -> list[Flow]:
+def unicast_flows(port: Port, stateful: bool, kind: Kind) -> list[Flow]:
     acts = delivery_actions(port, stateful, returning=False)
     return [flow(Table.FORWARD, PRIO_UNICAST,
-                 (matches.network(port.local_vlan), ("dl_dst", mac)), acts, cookie)
+                 (matches.network(port.local_vlan), ("dl_dst", mac)), acts, kind)
             for mac in port.macs]
 
 
-def hairpin_guard(port: Port, cookie: int) -> Flow:
+def hairpin_guard(port: Port, kind: Kind) -> Flow:
     """A flooded frame is not sent back to the port it came from (OVS skips ``output`` to the
     input port by itself, but the ingress filter would still run and touch conntrack)."""
     return flow(Table.INGRESS_BASE, PRIO_GUARD,
-                (("in_port", str(port.ofport)), matches.port(port.ofport)), actions.DROP, cookie)
+                (("in_port", str(port.ofport)), matches.port(port.ofport)), actions.DROP, kind)
 
 
 def uplink_actions(uplink: Uplink) -> tuple[str, ...]:
@@ -70,7 +71,7 @@ def uplink_actions(uplink: Uplink) -> tuple[str, ...]:
     return (actions.push_vlan(uplink.vlan), actions.output(uplink.ofport))
 
 
-def network_flows(network: Network, members: list[tuple[Port, bool]], cookie: int) -> list[Flow]:
+def network_flows(network: Network, members: list[tuple[Port, bool]], kind: Kind) -> list[Flow]:
     """Flooding, unknown unicast and uplink classification of one network."""
     net = matches.network(network.local_vlan)
     flood: list[str] = []
@@ -80,21 +81,21 @@ def network_flows(network: Network, members: list[tuple[Port, bool]], cookie: in
     if network.uplink is not None:
         up = uplink_actions(network.uplink)
         flood.extend(up)
-        flows.append(flow(Table.FORWARD, PRIO_TO_UPLINK, (net,), up, cookie))
-        flows.append(_uplink_classify(network, cookie))
+        flows.append(flow(Table.FORWARD, PRIO_TO_UPLINK, (net,), up, kind))
+        flows.append(_uplink_classify(network, kind))
     if flood:
         flows.append(flow(Table.FORWARD, PRIO_FLOOD, (net, matches.MULTICAST_MAC), tuple(flood),
-                          cookie))
+                          kind))
     return flows
 
 
-def _uplink_classify(network: Network, cookie: int) -> Flow:
+def _uplink_classify(network: Network, kind: Kind) -> Flow:
     uplink = network.uplink
     assert uplink is not None
     into = (actions.load(network.local_vlan, fields.NETWORK), actions.goto(Table.FORWARD))
     match: tuple[MatchItem, ...]
     if uplink.vlan is None:
         match = (("in_port", str(uplink.ofport)), ("vlan_tci", "0x0000/0x1fff"))
-        return flow(Table.CLASSIFY, PRIO_PORT, match, into, cookie)
+        return flow(Table.CLASSIFY, PRIO_PORT, match, into, kind)
     match = (("in_port", str(uplink.ofport)), ("dl_vlan", str(uplink.vlan)))
-    return flow(Table.CLASSIFY, PRIO_PORT, match, (actions.strip_vlan(), *into), cookie)
+    return flow(Table.CLASSIFY, PRIO_PORT, match, (actions.strip_vlan(), *into), kind)

@@ -114,8 +114,25 @@ def _prune(atoms: list[Atom]) -> tuple[Atom, ...]:
     return tuple(result)
 
 
+_COVERS_CACHE: dict[tuple[str, str], bool] = {}
+
+
 def covers(outer: Atom, inner: Atom) -> bool:
-    """True if every packet ``inner`` allows, ``outer`` allows too."""
+    """True if every packet ``inner`` allows, ``outer`` allows too.
+
+    Memoised by identity: hosts have many ports with overlapping sets of groups, so the same
+    pairs of atoms are compared again and again. The cache is bounded (it is cleared when full).
+    """
+    key = (outer.identity, inner.identity)
+    known = _COVERS_CACHE.get(key)
+    if known is None:
+        if len(_COVERS_CACHE) > 1_000_000:
+            _COVERS_CACHE.clear()
+        known = _COVERS_CACHE[key] = _covers(outer, inner)
+    return known
+
+
+def _covers(outer: Atom, inner: Atom) -> bool:
     if outer.ethertype != inner.ethertype:
         return False
     if outer.protocol is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from flows import actions, cookies, matches
-from flows.flow import Flow
+from flows.flow import Flow, flow
 from flows.model import Direction
 from flows.rules import ACCEPT_TABLE, PRIO_CONJUNCTION, RULES_TABLE, ConjunctionKey
 
@@ -52,10 +52,10 @@ def owner_of_group(key: ConjunctionKey) -> str:
 def member_flow(direction: Direction, ethertype: int, address: str,
                 conj_ids: Iterable[int]) -> Flow:
     field = matches.remote_address_field(direction, ethertype)
-    return Flow(int(RULES_TABLE[direction]), PRIO_CONJUNCTION,
+    return flow(RULES_TABLE[direction], PRIO_CONJUNCTION,
                 (("ip" if ethertype == 4 else "ipv6", ""), (field, address)),
                 tuple(actions.conjunction(cid, 2, 2) for cid in sorted(conj_ids)),
-                cookies.cookie(cookies.Kind.MEMBER, f"{direction.value}|{address}"))
+                cookies.Kind.MEMBER)
 
 
 def member_flows(conj_ids: Mapping[ConjunctionKey, int],
@@ -74,6 +74,5 @@ def member_flows(conj_ids: Mapping[ConjunctionKey, int],
 def conjunction_flow(key: ConjunctionKey, conj_id: int) -> Flow:
     """The flow a completed conjunction lands on: the rule accepts."""
     group_id, direction, _ = key
-    return Flow(int(RULES_TABLE[direction]), PRIO_CONJUNCTION, (("conj_id", str(conj_id)),),
-                (actions.goto(ACCEPT_TABLE[direction]),),
-                cookies.cookie(cookies.Kind.REMOTE_GROUP, owner_of_group(key)))
+    return flow(RULES_TABLE[direction], PRIO_CONJUNCTION, (("conj_id", str(conj_id)),),
+                (actions.goto(ACCEPT_TABLE[direction]),), cookies.Kind.REMOTE_GROUP)

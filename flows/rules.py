@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flows import actions, cookies, matches
-from flows.flow import Flow, MatchItem
+from flows.flow import Flow, MatchItem, finished
 from flows.model import Direction, RemoteGroup, RemotePrefix
 from flows.normalize import Atom
 from flows.pipeline import Table
@@ -41,10 +41,19 @@ class RuleTemplate:
     head: tuple[MatchItem, ...]
     tail: tuple[MatchItem, ...]
     actions: tuple[str, ...]
-    identity: str
-    identity_hash: int
     meaning: str
     """What the flow stands for, without the port: direction and the rules behind it."""
+    head_text: str = ""
+    """Rendered match before the port (with its trailing comma)."""
+    tail_text: str = ""
+    """Rendered match after the port, then the actions."""
+
+
+def _with_text(t: RuleTemplate) -> RuleTemplate:
+    head = "".join(f"{n}={v}," if v else f"{n}," for n, v in t.head)
+    tail = "".join(f",{n}={v}" if v else f",{n}" for n, v in t.tail)
+    return RuleTemplate(t.table, t.priority, t.head, t.tail, t.actions, t.meaning, head,
+                        f"{tail},actions={','.join(t.actions)}")
 
 
 def conjunction_key(atom: Atom) -> ConjunctionKey | None:
@@ -54,20 +63,31 @@ def conjunction_key(atom: Atom) -> ConjunctionKey | None:
 
 
 def templates(atoms: tuple[Atom, ...], stateless: bool,
-              conj_ids: Mapping[ConjunctionKey, int]) -> tuple[RuleTemplate, ...]:
-    """The rule flows of a set of atoms, for any port that has exactly these atoms."""
+              conj_ids: Mapping[ConjunctionKey, int],
+              cache: dict[tuple[str, bool], list[RuleTemplate]] | None = None,
+              ) -> tuple[RuleTemplate, ...]:
+    """The rule flows of a set of atoms, for any port that has exactly these atoms.
+
+    ``cache`` (atom identity, stateless) -> templates spares the work for atoms that many sets of
+    security groups share; it is only valid for one ``conj_ids``.
+    """
     by_key: dict[tuple, RuleTemplate] = {}
+    cache = {} if cache is None else cache
     for atom in atoms:
-        for template in _atom_templates(atom, stateless, conj_ids):
+        found = cache.get((atom.identity, stateless))
+        if found is None:
+            found = [_with_text(t) for t in _atom_templates(atom, stateless, conj_ids)]
+            cache[(atom.identity, stateless)] = found
+        for template in found:
             key = (template.table, template.priority, template.head, template.tail)
             known = by_key.get(key)
             if known is None:
                 by_key[key] = template
             elif template.priority == PRIO_CONJUNCTION:
                 merged = tuple(sorted(set(known.actions + template.actions)))
-                by_key[key] = RuleTemplate(known.table, known.priority, known.head, known.tail,
-                                           merged, known.identity, known.identity_hash,
-                                           f"{known.meaning}; {template.meaning}")
+                by_key[key] = _with_text(RuleTemplate(
+                    known.table, known.priority, known.head, known.tail, merged,
+                    f"{known.meaning}; {template.meaning}"))
     return tuple(by_key[key] for key in sorted(by_key))
 
 
@@ -97,25 +117,19 @@ def _atom_templates(atom: Atom, stateless: bool, conj_ids: Mapping[ConjunctionKe
             for dst in matches.port_masks("tp_dst", atom.dst_ports):
                 l4.append(src + dst)
     meaning = f"{atom.direction.value}: {'; '.join(atom.origins)}"
-    identity_hash = cookies.stable_hash(atom.identity, 40)
-    found = [RuleTemplate(table, priority, head, remote + part, acts, atom.identity,
-                          identity_hash, meaning) for part in l4]
+    found = [RuleTemplate(table, priority, head, remote + part, acts, meaning) for part in l4]
     if stateless and atom.has_l4_constraint:
         # A non-first fragment has no ports or ICMP header: the protocol and the far side are
         # all a stateless filter can check, and without conntrack nothing reassembles it.
         found.append(RuleTemplate(table, priority, head, remote + (("nw_frag", "later"),), acts,
-                                  atom.identity + "|later-fragments", identity_hash ^ 1,
                                   meaning))
     return found
 
 
-def instantiate(template: RuleTemplate, port_id: str, port_hash: int, ofport: int
-                ) -> tuple[Flow, int, str]:
-    """The template's flow for one port, its cookie, and what the cookie means.
-
-    ``port_hash`` is the port id's stable hash (computed once per port, not once per flow).
-    """
-    cookie = cookies.combined_cookie(cookies.Kind.RULE, port_hash, template.identity_hash)
-    match = template.head + (matches.port(ofport),) + template.tail
-    return Flow(int(template.table), template.priority, match, template.actions, cookie), \
-        cookie, f"port {port_id} {template.meaning}"
+def instantiate(template: RuleTemplate, port_id: str, ofport: int) -> tuple[Flow, str]:
+    """The template's flow for one port, and what its cookie means."""
+    port_item = matches.port(ofport)
+    draft = Flow(int(template.table), template.priority,
+                 template.head + (port_item,) + template.tail, template.actions, 0)
+    body = f"{template.head_text}{port_item[0]}={port_item[1]}{template.tail_text}"
+    return finished(draft, cookies.Kind.RULE, body), f"port {port_id} {template.meaning}"
