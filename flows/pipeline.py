@@ -24,6 +24,7 @@ class Table(enum.IntEnum):
     INGRESS_CT = 31
     INGRESS_RULES = 32
     INGRESS_ACCEPT = 33
+    CANARY = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,10 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(Table.INGRESS_ACCEPT,
               "Allowed: commit new connections, unblock revived ones, output to the port.",
               "output to the port"),
+    TableSpec(Table.CANARY,
+              "Never reached by a packet: holds the programmer's canary flow, whose absence "
+              "means the switch lost its flows (ovs-vswitchd restarted, bridge re-created).",
+              "drop"),
 )
 
 

@@ -1,0 +1,76 @@
+"""A :class:`~dpagent.bridge.transport.FlowTransport` that drives ``ovs-ofctl``.
+
+Simple and always available, but every call costs a process and ~20 ms of ovs-ofctl's own
+bundle handshake; :mod:`dpagent.bridge.openflow` speaks OpenFlow directly and is the default.
+Kept for operators who want to see the exact commands (they are logged at debug level) and as a
+second implementation the tests compare against.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from dpagent.bridge.transport import BundleRejected, FlowMod, InstalledFlow, Op, SwitchError
+
+LOG = logging.getLogger(__name__)
+_LINE_ERROR = re.compile(r"-:(\d+): (.*)")
+_COOKIE_ERROR = re.compile(r"cookie:(0x[0-9a-f]+)")
+_DUMP_LINE = re.compile(r"cookie=(0x[0-9a-f]+)(?:, table=(\d+))?.*?priority=(\d+)")
+
+
+class OfctlTransport:
+    """Bundles through ``ovs-ofctl -O OpenFlow15 --bundle add-flows BRIDGE -``."""
+
+    def __init__(self, bridge: str, env: Mapping[str, str] | None = None,
+                 timeout: float = 120.0) -> None:
+        self.bridge = bridge
+        self.env = dict(env) if env is not None else dict(os.environ)
+        self.timeout = timeout
+
+    def _ofctl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(["ovs-ofctl", "-O", "OpenFlow15", *args], input=input,
+                                  capture_output=True, text=True, env=self.env,
+                                  timeout=self.timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SwitchError(f"ovs-ofctl {' '.join(args)}: {exc}") from exc
+
+    def apply(self, mods: Sequence[FlowMod]) -> None:
+        if not mods:
+            return
+        lines = [f"add {mod.flow.render()}" if mod.op is Op.ADD and mod.flow is not None
+                 else f"delete cookie={mod.cookie:#x}/-1" for mod in mods]
+        result = self._ofctl("--bundle", "add-flows", self.bridge, "-",
+                             input="\n".join(lines) + "\n")
+        if result.returncode == 0:
+            return
+        error = result.stderr.strip()
+        found = _LINE_ERROR.search(error)
+        if found and 1 <= int(found.group(1)) <= len(mods):
+            raise BundleRejected(found.group(2), mods[int(found.group(1)) - 1])
+        named = _COOKIE_ERROR.search(error)  # errors at commit quote the flow-mod
+        if named:
+            cookie = int(named.group(1), 16)
+            mod = next((m for m in mods if m.cookie == cookie and m.op is Op.ADD), None)
+            if mod is not None:
+                raise BundleRejected(error.splitlines()[0], mod)
+        if "is not a bridge" in error or "failed to connect" in error or "No such file" in error:
+            raise SwitchError(error)
+        raise BundleRejected(error or f"ovs-ofctl exited {result.returncode}")
+
+    def dump(self, cookie: int, mask: int) -> list[InstalledFlow]:
+        result = self._ofctl("--no-stats", "dump-flows", self.bridge,
+                             f"cookie={cookie:#x}/{mask:#x}")
+        if result.returncode != 0:
+            raise SwitchError(result.stderr.strip() or f"dump-flows exited {result.returncode}")
+        installed = []
+        for line in result.stdout.splitlines():
+            found = _DUMP_LINE.search(line)
+            if found:
+                installed.append(InstalledFlow(int(found.group(1), 16), int(found.group(2) or 0),
+                                               int(found.group(3))))
+        return installed

@@ -1,0 +1,195 @@
+"""Desired state in, minimal atomic changes out: the bridge programmer.
+
+Owners (a port, a network, the base pipeline, one remote-group member, ...) hand in their complete
+desired flows; the programmer remembers what the switch holds (by content cookie), and
+:meth:`BridgeProgrammer.apply` sends only the difference, in one atomic bundle. If the switch
+refuses a flow, the owner that brought it is set aside (its previous flows stay installed and it
+is reported), and the bundle is sent again without it, so one bad port never blocks the others.
+
+:meth:`BridgeProgrammer.reconcile` reads what the switch really holds and repairs any difference:
+at start (hitless: flows already right are left alone), after ovs-vswitchd came back empty (seen
+by the canary flow), and periodically as an audit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from dpagent.bridge.transport import BundleRejected, FlowMod, FlowTransport, Op
+from flows import Flow
+from flows.cookies import COOKIE_MASK, COOKIE_VALUE, Kind
+from flows.flow import flow
+from flows.pipeline import Table
+
+LOG = logging.getLogger(__name__)
+CANARY_OWNER = "canary"
+
+
+def canary_flow() -> Flow:
+    """A flow no packet ever reaches (nothing leads to its table), whose absence means the
+    switch lost its flows: ovs-vswitchd restarted or the bridge was re-created."""
+    return flow(Table.CANARY, 0, (), (), Kind.BASE)
+
+
+@dataclass
+class ApplyReport:
+    """What one apply or reconcile did."""
+
+    added: int = 0
+    deleted: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)
+    """owner -> the switch's reason, for owners whose update was refused (previous flows kept)."""
+    seconds: float = 0.0
+
+    @property
+    def flow_mods(self) -> int:
+        return self.added + self.deleted
+
+
+class BridgeProgrammer:
+    """Keeps one bridge's dpagent flows equal to the desired flows of all owners."""
+
+    def __init__(self, transport: FlowTransport) -> None:
+        self.transport = transport
+        self._desired: dict[str, dict[int, Flow]] = {}
+        self._owner_of: dict[int, str] = {}
+        self._pending: dict[str, dict[int, Flow] | None] = {
+            CANARY_OWNER: _by_cookie([canary_flow()])}
+        self._installed: set[int] = set()
+        self.flow_mods_sent = 0
+        self.bundles_sent = 0
+
+    # -- desired state ------------------------------------------------------------------------
+
+    def set_flows(self, owner: str, flows: Iterable[Flow]) -> None:
+        """``flows`` is everything ``owner`` wants installed from now on."""
+        self._pending[owner] = _by_cookie(flows)
+
+    def remove(self, owner: str) -> None:
+        if owner in self._desired or owner in self._pending:
+            self._pending[owner] = None
+
+    def replace_all(self, owners: Mapping[str, Iterable[Flow]]) -> None:
+        """The complete desired state: owners not named are removed."""
+        for owner in list(self._desired) + list(self._pending):
+            if owner not in owners and owner != CANARY_OWNER:
+                self._pending[owner] = None
+        for owner, flows in owners.items():
+            self.set_flows(owner, flows)
+
+    def owners(self) -> list[str]:
+        return sorted(self._desired)
+
+    def desired_flows(self) -> list[Flow]:
+        return [f for flows in self._desired.values() for f in flows.values()]
+
+    @property
+    def installed_count(self) -> int:
+        return len(self._installed)
+
+    # -- switch -------------------------------------------------------------------------------
+
+    def apply(self) -> ApplyReport:
+        """Send the changes of the owners updated since the last apply."""
+        return self._commit(full=False)
+
+    def reconcile(self, reason: str, flush: bool = False) -> ApplyReport:
+        """Read the switch and make it hold exactly the desired flows.
+
+        ``flush`` replaces every dpagent flow even if already right (``drop_flows_on_start``).
+        """
+        report = self._commit(full=True, flush=flush)
+        if report.flow_mods or report.rejected:
+            LOG.info("reconcile (%s): %d flows added, %d removed, %d owners rejected in %.3f s",
+                     reason, report.added, report.deleted, len(report.rejected), report.seconds)
+        return report
+
+    def switch_was_reset(self) -> bool:
+        """True when the canary flow is gone: the switch no longer holds what we installed."""
+        cookie = canary_flow().cookie
+        return not self.transport.dump(cookie, (1 << 64) - 1)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _plan(self, pending: Mapping[str, dict[int, Flow] | None], installed: set[int],
+              full: bool, flush: bool) -> tuple[list[FlowMod], dict[int, str]]:
+        """The flow-mods that take the switch from ``installed`` to the desired state, and which
+        owner each added cookie belongs to (to blame an owner for a rejected flow).
+
+        An incremental plan looks only at the pending owners: its cost is the size of the
+        change, not of the table."""
+        wanted: dict[int, Flow] = {}
+        owner_of: dict[int, str] = {}
+        owners = self._desired.keys() | pending.keys() if full else pending.keys()
+        for owner in owners:
+            flows = pending[owner] if owner in pending else self._desired[owner]
+            for cookie, f in (flows or {}).items():
+                wanted[cookie] = f
+                owner_of[cookie] = owner
+        if full:
+            stale = set(installed) if flush else installed - wanted.keys()
+            adds = list(wanted) if flush else [c for c in wanted if c not in installed]
+        else:
+            stale = {c for owner in pending for c in self._desired.get(owner, ())
+                     if c not in wanted and c in installed
+                     and self._owner_of.get(c, owner) in pending}
+            adds = [c for c in wanted if c not in installed]
+        mods = [FlowMod.delete(c) for c in sorted(stale)]
+        mods += [FlowMod.add(wanted[c]) for c in sorted(adds, key=lambda c: wanted[c].key)]
+        return mods, owner_of
+
+    def _commit(self, full: bool, flush: bool = False) -> ApplyReport:
+        start = time.perf_counter()
+        report = ApplyReport()
+        pending = dict(self._pending)
+        self._pending.clear()
+        if full:
+            self._installed = {f.cookie for f in
+                               self.transport.dump(COOKIE_VALUE, COOKIE_MASK)}
+        while True:
+            mods, owner_of = self._plan(pending, self._installed, full, flush)
+            try:
+                self.transport.apply(mods)
+            except BundleRejected as exc:
+                culprit = owner_of.get(exc.mod.cookie) if exc.mod is not None else None
+                if culprit is None or culprit not in pending:
+                    # Cannot tell whose flow it was: every previous flow stays, all are reported.
+                    report.rejected.update((o, exc.reason) for o in pending or ["switch"])
+                    LOG.error("switch refused an update of %s: %s", sorted(pending), exc)
+                    break
+                LOG.error("switch refused the flows of %s, keeping its previous flows: %s",
+                          culprit, exc)
+                report.rejected[culprit] = exc.reason
+                del pending[culprit]
+                continue
+            self._record(pending, mods)
+            self.bundles_sent += bool(mods)
+            self.flow_mods_sent += len(mods)
+            report.added = sum(m.op is Op.ADD for m in mods)
+            report.deleted = len(mods) - report.added
+            break
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _record(self, pending: Mapping[str, dict[int, Flow] | None],
+                mods: list[FlowMod]) -> None:
+        """The bundle was committed: the pending owners are now desired and installed."""
+        for owner, flows in pending.items():
+            for cookie in self._desired.pop(owner, {}):
+                if self._owner_of.get(cookie) == owner:
+                    del self._owner_of[cookie]
+            if flows is not None:
+                self._desired[owner] = flows
+                self._owner_of.update((cookie, owner) for cookie in flows)
+        for mod in mods:
+            if mod.op is Op.ADD:
+                self._installed.add(mod.cookie)
+            else:
+                self._installed.discard(mod.cookie)
+
+
+def _by_cookie(flows: Iterable[Flow]) -> dict[int, Flow]:
+    return {f.cookie: f for f in flows}
