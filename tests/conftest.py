@@ -60,7 +60,7 @@ def _require(what: str, binaries: Sequence[str]) -> None:
     problems += [b for b in binaries if shutil.which(b) is None]
     if not problems:
         return
-    reason = f"{what} needs {', '.join(problems)} (run tools/setup-deps.sh as root)"
+    reason = f"{what} needs {', '.join(problems)} (run as root after tools/setup-deps.sh)"
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; under CI every functional test must run", pytrace=False)
     pytest.skip(reason)
