@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -120,7 +120,7 @@ class NetnsVM:
         self.iface_id = iface_id or str(uuid.uuid4())
         self.netns = f"{NETNS_PREFIX}{name}-{uuid.uuid4().hex[:6]}"
         self.tap = f"tap{self.iface_id[:11]}"  # IFNAMSIZ: 15 characters at most
-        self._helpers: list[TcpListener | TcpSession] = []
+        self._cleanups: list[Callable[[], None]] = []  # TCP helpers to end
         try:
             self._plug(ofport_request)
         except BaseException:
@@ -185,7 +185,7 @@ class NetnsVM:
     def tcp_listen(self, port: int) -> TcpListener:
         """Start an echo server on ``port`` (all addresses, v4 and v6)."""
         listener = TcpListener(self.netns, port)
-        self._helpers.append(listener)
+        self._cleanups.append(listener.stop)
         return listener
 
     def tcp_connect(self, ip: str, port: int, timeout: float = 2.0) -> bool:
@@ -197,14 +197,14 @@ class NetnsVM:
     def tcp_session(self, ip: str, port: int, timeout: float = 2.0) -> TcpSession:
         """Open a connection that stays up; check it later with ``exchange()``."""
         tcp_session = TcpSession(self.netns, ip, port, timeout)
-        self._helpers.append(tcp_session)
+        self._cleanups.append(tcp_session.close)
         return tcp_session
 
     def destroy(self) -> None:
         """Remove helpers, the OVS port and the namespace (idempotent)."""
-        for helper in self._helpers:
-            helper.stop() if isinstance(helper, TcpListener) else helper.close()
-        self._helpers.clear()
+        for cleanup in self._cleanups:
+            cleanup()
+        self._cleanups.clear()
         if self.sandbox.vswitchd_pid is not None:
             self.sandbox.del_port(self.tap)
         resources.del_netns(self.netns)
