@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from flows import antispoof, base, cookies, forwarding, remote_groups, rules
 from flows.flow import Flow
 from flows.model import Direction, HostModel, Port, PortError, Rule
 from flows.normalize import Atom, normalize
-from flows.parse import parse_host
+from flows.parse import InputError, parse_host
 
 BASE_OWNER = "base"
 
@@ -57,19 +57,12 @@ def compile_sg_info(sg_info: Mapping[str, Any]) -> CompileResult:
     """Compile the ``security_group_info_for_devices`` reply plus local facts (see
     docs/security-groups.md for the input)."""
     with _gc_paused():
-        return _compile_host(parse_host(sg_info))
-
-
-@dataclass
-class _PortPolicy:
-    stateful: bool
-    atoms: dict[Direction, tuple[Atom, ...]]
+        return HostCompiler().compile(parse_host(sg_info))
 
 
 def compile_host(model: HostModel) -> CompileResult:
     """Compile a validated model. Deterministic: the same model gives the same flows."""
-    with _gc_paused():
-        return _compile_host(model)
+    return HostCompiler().compile(model)
 
 
 @contextlib.contextmanager
@@ -85,106 +78,268 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _compile_host(model: HostModel) -> CompileResult:
-    owners: dict[str, tuple[Flow, ...]] = {BASE_OWNER: tuple(base.base_flows())}
-    meanings: dict[int, str] = {f.cookie: "base pipeline" for f in owners[BASE_OWNER]}
-    errors = list(model.port_errors)
-    policies = _policies(model)
-    conj_ids = remote_groups.allocate_ids(
-        key for policy in policies.values() for atoms in policy.atoms.values()
-        for atom in atoms if (key := rules.conjunction_key(atom)) is not None)
+@dataclass
+class _PortPolicy:
+    stateful: bool
+    atoms: dict[Direction, tuple[Atom, ...]]
+    conj_keys: frozenset[rules.ConjunctionKey]
 
-    template_cache: dict[tuple, tuple[rules.RuleTemplate, ...]] = {}
-    atom_cache: dict[tuple[str, bool], list[rules.RuleTemplate]] = {}
-    compiled: list[tuple[Port, bool]] = []
-    for port in _without_mac_clashes(model, errors):
-        policy = policies.get(port.port_id)
+
+Changes = dict[str, tuple[Flow, ...] | None]
+"""Owner -> its new flows, or None when the owner has no flows any more."""
+
+
+class HostCompiler:
+    """Compiles a host and then keeps its flows up to date with the least recomputation.
+
+    :meth:`compile` builds everything; :meth:`update` is told what changed (ports, security
+    groups' rules, remote groups' members) in the new model and recomputes only the owners that
+    depend on it, returning them as :data:`Changes` for the bridge programmer. A member change
+    recomputes one flow per changed address and direction in use, whatever the number of ports.
+    The result of any sequence of updates equals a full compile of the final model (tested).
+    """
+
+    def __init__(self) -> None:
+        self.model = HostModel(ports={}, groups={}, members={}, networks={})
+        self.owners: dict[str, tuple[Flow, ...]] = {}
+        self.meanings: dict[int, str] = {}
+        self.errors: dict[str, PortError] = {}
+        self.conj_ids: dict[rules.ConjunctionKey, int] = {}
+        self._announced: dict[rules.ConjunctionKey, int] = {}
+        """Conjunction ids whose conj_id and member flows are emitted."""
+        self._policies: dict[tuple[str, ...], _PortPolicy | PortError] = {}
+        self._templates: dict[tuple, tuple[rules.RuleTemplate, ...]] = {}
+        self._atom_templates: dict[tuple[str, bool], list[rules.RuleTemplate]] = {}
+        self._ports: dict[str, tuple[Port, _PortPolicy | None]] = {}
+        self._macs: dict[tuple[int, str], str] = {}
+
+    # -- public --------------------------------------------------------------------------------
+
+    def compile(self, model: HostModel) -> CompileResult:
+        """Everything, from scratch."""
+        self.__init__()  # type: ignore[misc]
+        with _gc_paused():
+            self.update(model, ports=model.ports.keys() | {e.port_id for e in model.port_errors},
+                        groups=model.groups.keys(), members=model.members.keys())
+        return self.result()
+
+    def result(self) -> CompileResult:
+        return CompileResult(owners=dict(self.owners),
+                             errors=tuple(self.errors[p] for p in sorted(self.errors)),
+                             warnings=self.model.warnings, cookies=self.meanings)
+
+    def update(self, model: HostModel, *, ports: Iterable[str] = (),
+               groups: Iterable[str] = (), members: Iterable[str] = ()) -> Changes:
+        """Bring the flows to ``model``, where only ``ports``, the rules of ``groups`` and the
+        members of the remote groups ``members`` changed since the last call."""
+        old = self.model
+        self.model = model
+        changes: Changes = {}
+        if BASE_OWNER not in self.owners:
+            base_flows = tuple(base.base_flows())
+            self._set(changes, BASE_OWNER, base_flows, "base pipeline")
+
+        groups = set(groups)
+        for key in [k for k in self._policies if groups & set(k)]:
+            del self._policies[key]
+        for key in [k for k in self._templates if groups & set(k[0])]:
+            del self._templates[key]
+        affected = set(ports) | {pid for pid, (port, _) in self._ports.items()
+                                 if groups & set(port.security_groups)}
+        affected |= {pid for pid in self.errors if groups & set(self._groups_of(old, pid))}
+        affected |= {pid for pid, port in model.ports.items()
+                     if groups & set(port.security_groups)}
+
+        networks = {vlan for pid in affected if pid in self._ports
+                    for vlan in [self._ports[pid][0].local_vlan]}
+        for port_id in sorted(affected):
+            networks |= self._recompile_port(changes, model, port_id)
+
+        member_groups = set(members)
+        self._update_conjunctions(changes, old, model, member_groups)
+        for vlan in sorted(networks | (old.networks.keys() ^ model.networks.keys())):
+            self._recompile_network(changes, model, vlan)
+        return changes
+
+    # -- ports ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _groups_of(model: HostModel, port_id: str) -> tuple[str, ...]:
+        port = model.ports.get(port_id)
+        return port.security_groups if port else ()
+
+    def _recompile_port(self, changes: Changes, model: HostModel, port_id: str) -> set[int]:
+        """Recompute one port; returns the local VLANs whose flooding it changes."""
+        touched: set[int] = set()
+        previous = self._ports.pop(port_id, None)
+        if previous is not None:
+            touched.add(previous[0].local_vlan)
+            for mac in previous[0].macs:
+                if self._macs.get((previous[0].local_vlan, mac)) == port_id:
+                    del self._macs[(previous[0].local_vlan, mac)]
+        self.errors.pop(port_id, None)
+        owner = port_owner(port_id)
+        port = model.ports.get(port_id)
+        parse_error = next((e for e in model.port_errors if e.port_id == port_id), None)
+        if port is None:
+            if parse_error is not None:
+                self.errors[port_id] = parse_error
+            self._set(changes, owner, None)
+            return touched
         try:
-            flows = _port_flows(port, policy, conj_ids, template_cache, atom_cache, meanings)
+            policy = self._policy(model, port) if port.port_security else None
+            clash = next((self._macs[(port.local_vlan, mac)] for mac in port.macs
+                          if (port.local_vlan, mac) in self._macs), None)
+            if clash is not None:
+                raise InputError(f"a MAC of this port is used by port {clash} on the same network")
+            flows, meanings = self._port_flows(port, policy)
         except Exception as exc:  # noqa: BLE001 - one port's failure must not stop the others
-            errors.append(PortError(port.port_id, f"compilation failed: {exc!r}"))
-            continue
-        owners[port_owner(port.port_id)] = tuple(flows)
-        compiled.append((port, policy.stateful if policy else False))
+            message = str(exc) if isinstance(exc, InputError) else f"compilation failed: {exc!r}"
+            self.errors[port_id] = PortError(port_id, message)
+            self._set(changes, owner, None)
+            return touched
+        self._ports[port_id] = (port, policy)
+        self._macs.update(((port.local_vlan, mac), port_id) for mac in port.macs)
+        self._set(changes, owner, tuple(flows), meanings)
+        touched.add(port.local_vlan)
+        return touched
 
-    for vlan, network in sorted(model.networks.items()):
-        members = [(port, stateful) for port, stateful in compiled if port.local_vlan == vlan]
-        flows = forwarding.network_flows(network, members, cookies.Kind.NETWORK)
-        if flows:
-            owners[network_owner(vlan)] = tuple(flows)
-            meanings.update((f.cookie, f"network {network.network_id} (local VLAN {vlan})")
-                            for f in flows)
+    def _policy(self, model: HostModel, port: Port) -> _PortPolicy:
+        """Normalised rules of a set of security groups, computed once per set."""
+        cached = self._policies.get(port.security_groups)
+        if cached is None:
+            cached = self._policies[port.security_groups] = _make_policy(model, port)
+        if isinstance(cached, PortError):
+            raise InputError(cached.message)
+        return cached
 
-    for key, conj_id in conj_ids.items():
-        conj_flow = remote_groups.conjunction_flow(key, conj_id)
-        owners[remote_groups.owner_of_group(key)] = (conj_flow,)
-        meanings[conj_flow.cookie] = (f"remote group {key[0]} {key[1].value} IPv{key[2]} "
-                                      f"(conjunction {conj_id})")
-    for owner, member in remote_groups.member_flows(conj_ids, model.members).items():
-        owners[owner] = (member,)
-        meanings.setdefault(member.cookie, owner)
-    return CompileResult(owners=owners, errors=tuple(sorted(errors, key=lambda e: e.port_id)),
-                         warnings=model.warnings, cookies=meanings)
-
-
-def _policies(model: HostModel) -> dict[str, _PortPolicy]:
-    """Normalised rules of every filtered port, computed once per set of security groups."""
-    by_groups: dict[tuple[str, ...], _PortPolicy] = {}
-    policies = {}
-    for port in model.ports.values():
-        if not port.port_security:
-            continue
-        policy = by_groups.get(port.security_groups)
+    def _port_flows(self, port: Port, policy: _PortPolicy | None
+                    ) -> tuple[list[Flow], dict[int, str]]:
+        kind = cookies.Kind.PORT
+        stateful = policy.stateful if policy else False
+        flows = [forwarding.classify_flow(port, stateful, kind),
+                 *forwarding.unicast_flows(port, stateful, kind)]
+        if policy is not None:
+            flows.append(forwarding.hairpin_guard(port, kind))
+            flows.extend(antispoof.spoof_flows(port, kind))
+        meanings = {f.cookie: f"port {port.port_id}" for f in flows}
         if policy is None:
-            group_rules: list[Rule] = [rule for sg in port.security_groups
-                                       for rule in model.groups[sg]]
-            stateful = not group_rules or group_rules[0].stateful
-            policy = _PortPolicy(stateful, {d: normalize(group_rules, d) for d in Direction})
-            by_groups[port.security_groups] = policy
-        policies[port.port_id] = policy
-    return policies
+            return flows, meanings
+        key = (port.security_groups, stateful)
+        templates = self._templates.get(key)
+        if templates is None:
+            atoms = policy.atoms[Direction.INGRESS] + policy.atoms[Direction.EGRESS]
+            templates = rules.templates(atoms, not stateful, self._conj_ids_for(policy),
+                                        self._atom_templates)
+            self._templates[key] = templates
+        for template in templates:
+            rule_flow, meaning = rules.instantiate(template, port.port_id, port.ofport)
+            flows.append(rule_flow)
+            meanings[rule_flow.cookie] = meaning
+        return flows, meanings
+
+    def _conj_ids_for(self, policy: _PortPolicy) -> dict[rules.ConjunctionKey, int]:
+        """Conjunction ids of a policy's keys: stable hashes, see remote_groups.allocate_ids."""
+        missing = policy.conj_keys - self.conj_ids.keys()
+        if missing:
+            self.conj_ids = remote_groups.allocate_ids(self.conj_ids.keys() | missing)
+        return self.conj_ids
+
+    # -- remote groups ---------------------------------------------------------------------------
+
+    def _update_conjunctions(self, changes: Changes, old: HostModel, model: HostModel,
+                             member_groups: set[str]) -> None:
+        in_use = {key for _, policy in self._ports.values() if policy is not None
+                  for key in policy.conj_keys}
+        self.conj_ids = remote_groups.allocate_ids(in_use)
+        announced = self._announced
+        if any(announced.get(k, v) != v for k, v in self.conj_ids.items()):
+            # A hash collision moved an id: rare; rebuild every port with the new ids.
+            self._templates.clear()
+            self._atom_templates.clear()
+            for port_id in sorted(self._ports):
+                self._recompile_port(changes, model, port_id)
+        gone = announced.keys() - self.conj_ids.keys()
+        added = self.conj_ids.keys() - announced.keys()
+        self._announced = dict(self.conj_ids)
+        for key in gone:
+            self._set(changes, remote_groups.owner_of_group(key), None)
+        for key in added:
+            conj_flow = remote_groups.conjunction_flow(key, self.conj_ids[key])
+            self._set(changes, remote_groups.owner_of_group(key), (conj_flow,),
+                      f"remote group {key[0]} {key[1].value} IPv{key[2]} "
+                      f"(conjunction {self.conj_ids[key]})")
+        # Addresses whose member flow may change: every member of a group whose use started or
+        # stopped, and the old and new members of groups whose membership changed.
+        addresses: set[tuple[Direction, int, str]] = set()
+        for group_id, direction, ethertype in gone | added:
+            for members in (old.members, model.members):
+                addresses |= {(direction, ethertype, a)
+                              for a in members.get(group_id, {}).get(ethertype, ())}
+        used = {}
+        for key in self.conj_ids:
+            used.setdefault(key[0], []).append(key)
+        for group_id in member_groups:
+            for _, direction, ethertype in used.get(group_id, ()):
+                before = old.members.get(group_id, {}).get(ethertype, frozenset())
+                after = model.members.get(group_id, {}).get(ethertype, frozenset())
+                addresses |= {(direction, ethertype, a) for a in before ^ after}
+        by_family: dict[tuple[Direction, int], list[tuple[str, int]]] = {}
+        for (group_id, direction, ethertype), conj_id in self.conj_ids.items():
+            by_family.setdefault((direction, ethertype), []).append((group_id, conj_id))
+        for direction, ethertype, address in sorted(addresses, key=str):
+            owner = remote_groups.owner_of_member(direction, ethertype, address)
+            ids = [cid for group_id, cid in by_family.get((direction, ethertype), ())
+                   if address in model.members.get(group_id, {}).get(ethertype, ())]
+            if ids:
+                self._set(changes, owner,
+                          (remote_groups.member_flow(direction, ethertype, address, ids),),
+                          owner)
+            else:
+                self._set(changes, owner, None)
+
+    # -- networks --------------------------------------------------------------------------------
+
+    def _recompile_network(self, changes: Changes, model: HostModel, vlan: int) -> None:
+        owner = network_owner(vlan)
+        network = model.networks.get(vlan)
+        members = [(port, policy.stateful if policy else False)
+                   for port, policy in self._ports.values() if port.local_vlan == vlan]
+        flows = forwarding.network_flows(network, members, cookies.Kind.NETWORK) \
+            if network is not None else []
+        self._set(changes, owner, tuple(flows) or None,
+                  f"network {network.network_id} (local VLAN {vlan})" if network else "")
+
+    # -- bookkeeping -------------------------------------------------------------------------------
+
+    def _set(self, changes: Changes, owner: str, flows: tuple[Flow, ...] | None,
+             meaning: str | Mapping[int, str] = "") -> None:
+        old = self.owners.pop(owner, None)
+        for f in old or ():
+            self.meanings.pop(f.cookie, None)
+        if flows:
+            self.owners[owner] = flows
+            if isinstance(meaning, str):
+                self.meanings.update((f.cookie, meaning) for f in flows)
+            else:
+                self.meanings.update(meaning)
+        if old != (flows or None):
+            changes[owner] = flows or None
 
 
-def _without_mac_clashes(model: HostModel, errors: list[PortError]) -> list[Port]:
-    """Ports in id order, minus those whose MAC another port of the network already has."""
-    seen: dict[tuple[int, str], str] = {}
-    ports = []
-    for port_id in sorted(model.ports):
-        port = model.ports[port_id]
-        clash = next((seen[(port.local_vlan, mac)] for mac in port.macs
-                      if (port.local_vlan, mac) in seen), None)
-        if clash is not None:
-            errors.append(PortError(port_id, f"a MAC of this port is used by port {clash} "
-                                             "on the same network"))
-            continue
-        seen.update({(port.local_vlan, mac): port_id for mac in port.macs})
-        ports.append(port)
-    return ports
-
-
-def _port_flows(port: Port, policy: _PortPolicy | None,
-                conj_ids: Mapping[rules.ConjunctionKey, int],
-                template_cache: dict[tuple, tuple[rules.RuleTemplate, ...]],
-                atom_cache: dict[tuple[str, bool], list[rules.RuleTemplate]],
-                meanings: dict[int, str]) -> list[Flow]:
-    kind = cookies.Kind.PORT
-    stateful = policy.stateful if policy else False
-    flows = [forwarding.classify_flow(port, stateful, kind),
-             *forwarding.unicast_flows(port, stateful, kind)]
-    if policy is not None:
-        flows.append(forwarding.hairpin_guard(port, kind))
-        flows.extend(antispoof.spoof_flows(port, kind))
-    meanings.update((f.cookie, f"port {port.port_id}") for f in flows)
-    if policy is None:
-        return flows
-    key = (port.security_groups, stateful)
-    templates = template_cache.get(key)
-    if templates is None:
-        atoms = policy.atoms[Direction.INGRESS] + policy.atoms[Direction.EGRESS]
-        templates = rules.templates(atoms, not stateful, conj_ids, atom_cache)
-        template_cache[key] = templates
-    for template in templates:
-        rule_flow, meaning = rules.instantiate(template, port.port_id, port.ofport)
-        flows.append(rule_flow)
-        meanings[rule_flow.cookie] = meaning
-    return flows
+def _make_policy(model: HostModel, port: Port) -> _PortPolicy | PortError:
+    group_rules: list[Rule] = []
+    for sg_id in port.security_groups:
+        if sg_id in model.group_errors:
+            return PortError(port.port_id, model.group_errors[sg_id])
+        if sg_id not in model.groups:
+            return PortError(port.port_id, f"security group {sg_id} has no rules data")
+        group_rules.extend(model.groups[sg_id])
+    kinds = {rule.stateful for rule in group_rules}
+    if len(kinds) > 1:
+        return PortError(port.port_id, "mixes stateful and stateless security groups "
+                                       f"({', '.join(port.security_groups)})")
+    atoms = {d: normalize(group_rules, d) for d in Direction}
+    keys = frozenset(key for by_direction in atoms.values() for atom in by_direction
+                     if (key := rules.conjunction_key(atom)) is not None)
+    return _PortPolicy(not kinds or kinds == {True}, atoms, keys)

@@ -130,3 +130,5 @@ class HostModel:
     networks: Mapping[int, Network]
     port_errors: tuple[PortError, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    group_errors: Mapping[str, str] = field(default_factory=dict)
+    """Security groups whose rules could not be parsed -> why; ports using them fail."""

@@ -57,8 +57,7 @@ def parse_host(sg_info: Mapping[str, Any]) -> HostModel:
     errors: list[PortError] = []
     for port_id, device in sorted(_mapping(sg_info, "devices").items()):
         try:
-            port = _parse_port(str(port_id), device, networks)
-            _check_groups(port, groups, group_errors)
+            port = parse_port(str(port_id), device, networks)
         except InputError as exc:
             errors.append(PortError(str(port_id), str(exc)))
             continue
@@ -67,7 +66,8 @@ def parse_host(sg_info: Mapping[str, Any]) -> HostModel:
     for port in ports.values():
         networks.setdefault(port.local_vlan, Network(port.network_id, port.local_vlan, None))
     return HostModel(ports=ports, groups=groups, members=members, networks=networks,
-                     port_errors=tuple(errors), warnings=tuple(warnings))
+                     port_errors=tuple(errors), warnings=tuple(warnings),
+                     group_errors=group_errors)
 
 
 def _mapping(container: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -326,7 +326,7 @@ def _mac(value: Any, where: str) -> str:
     return value.lower()
 
 
-def _parse_port(port_id: str, device: Any, networks: Mapping[int, Network]) -> Port:
+def parse_port(port_id: str, device: Any, networks: Mapping[int, Network]) -> Port:
     if not isinstance(device, Mapping):
         raise InputError("port details must be an object")
     mac = _mac(device.get("mac_address"), "mac_address")
@@ -374,22 +374,6 @@ def _address_pairs(raw: Any, port_mac: str) -> Iterable[AddressPair]:
         mac = _mac(entry["mac_address"], "allowed address pair") if entry.get("mac_address") \
             else port_mac
         yield AddressPair(mac, parse_network(entry.get("ip_address"), "allowed address pair IP"))
-
-
-def _check_groups(port: Port, groups: Mapping[str, tuple[Rule, ...]],
-                  group_errors: Mapping[str, str]) -> None:
-    if not port.port_security:
-        return
-    kinds = set()
-    for sg_id in port.security_groups:
-        if sg_id in group_errors:
-            raise InputError(group_errors[sg_id])
-        if sg_id not in groups:
-            raise InputError(f"security group {sg_id} has no rules data")
-        kinds.update(rule.stateful for rule in groups[sg_id])
-    if len(kinds) > 1:
-        raise InputError("mixes stateful and stateless security groups "
-                         f"({', '.join(port.security_groups)})")
 
 
 def _check_ofport_clashes(ports: dict[str, Port], errors: list[PortError]) -> None:

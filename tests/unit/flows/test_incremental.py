@@ -1,0 +1,109 @@
+"""Incremental compilation equals a full compile of the final model, after any sequence of
+changes, and touches no more owners than the change needs."""
+
+import copy
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flows.compiler import HostCompiler
+from flows.parse import parse_host
+from tests.unit.flows.helpers import port, rule, sg_info
+
+GROUPS = {
+    "web": [rule(protocol="tcp", port_range_min=80, port_range_max=80),
+            rule(protocol="tcp", port_range_min=22, port_range_max=22, remote_group_id="admin"),
+            rule("egress")],
+    "admin": [rule(remote_group_id="admin"), rule("egress"),
+              rule("egress", "IPv6"), rule(ethertype="IPv6", remote_group_id="admin")],
+    "db": [rule(protocol="tcp", port_range_min=5432, port_range_max=5432,
+                remote_group_id="web"), rule("egress", protocol="udp")],
+    "sl": [rule(protocol="udp", stateful=False, remote_address_group_id="office"),
+           rule("egress", stateful=False)],
+}
+
+
+def base_info():
+    devices = {f"p{i}": port(i, ips=(f"10.0.{i // 3}.{i}", f"fd00::{i:x}"),
+                             groups=(list(GROUPS)[i % 4],), vlan=1 + i % 2,
+                             network=f"net{1 + i % 2}") for i in range(1, 7)}
+    members = {"admin": {"IPv4": [["10.0.0.3", None], ["10.9.0.0/16", None]],
+                         "IPv6": [["fd00::3", None]]},
+               "web": {"IPv4": [["10.0.0.1", None], ["10.0.1.5", None]]},
+               "office": {"IPv4": [["192.0.2.0/24", None]]}}
+    return sg_info(devices, copy.deepcopy(GROUPS), members,
+                   networks={"net1": {"local_vlan": 1, "uplink": {"ofport": 100, "vlan": 10}},
+                             "net2": {"local_vlan": 2, "uplink": None}})
+
+
+addresses = st.sampled_from(["10.0.0.3", "10.0.0.1", "10.7.7.7", "10.9.0.0/16", "10.0.1.5"])
+mutations = st.one_of(
+    st.tuples(st.just("member+"), st.sampled_from(["admin", "web", "office"]), addresses),
+    st.tuples(st.just("member-"), st.sampled_from(["admin", "web", "office"]), addresses),
+    st.tuples(st.just("rule"), st.sampled_from(list(GROUPS)), st.integers(1, 65535)),
+    st.tuples(st.just("drop-rule"), st.sampled_from(list(GROUPS)), st.integers(0, 3)),
+    st.tuples(st.just("port-"), st.integers(1, 8), st.just(None)),
+    st.tuples(st.just("port+"), st.integers(7, 9), st.sampled_from(list(GROUPS))),
+    st.tuples(st.just("regroup"), st.integers(1, 6), st.sampled_from(list(GROUPS))),
+)
+
+
+def mutate(info, mutation):
+    """Apply one change; return what the agent would tell the compiler."""
+    kind, a, b = mutation
+    if kind in ("member+", "member-"):
+        entries = info["sg_member_ips"].setdefault(a, {}).setdefault("IPv4", [])
+        if kind == "member+" and [b, None] not in entries:
+            entries.append([b, None])
+        if kind == "member-" and [b, None] in entries:
+            entries.remove([b, None])
+        return {"members": [a]}
+    if kind == "rule":
+        stateful = GROUPS[a][0]["stateful"]
+        info["security_groups"][a].append(rule(protocol="tcp", port_range_min=b,
+                                               port_range_max=b, stateful=stateful))
+        return {"groups": [a]}
+    if kind == "drop-rule":
+        rules = info["security_groups"][a]
+        if b < len(rules):
+            del rules[b]
+        return {"groups": [a]}
+    if kind == "port-":
+        info["devices"].pop(f"p{a}", None)
+        return {"ports": [f"p{a}"]}
+    if kind == "port+":
+        info["devices"][f"p{a}"] = port(a, ips=(f"10.0.5.{a}",), groups=(b,))
+        return {"ports": [f"p{a}"]}
+    if kind == "regroup" and f"p{a}" in info["devices"]:
+        info["devices"][f"p{a}"]["security_groups"] = [b]
+    return {"ports": [f"p{a}"]}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(mutations, min_size=1, max_size=6))
+def test_updates_equal_a_full_compile(steps):
+    info = base_info()
+    compiler = HostCompiler()
+    compiler.compile(parse_host(info))
+    mirror = dict(compiler.owners)  # what a programmer applying the changes would hold
+    for step in steps:
+        what = mutate(info, step)
+        changes = compiler.update(parse_host(info), **what)
+        for owner, flows in changes.items():
+            if flows is None:
+                mirror.pop(owner, None)
+            else:
+                mirror[owner] = flows
+        full = HostCompiler().compile(parse_host(info))
+        assert compiler.owners == full.owners, step
+        assert mirror == full.owners, step
+        assert {e.port_id for e in compiler.result().errors} == {e.port_id for e in full.errors}
+
+
+def test_member_change_touches_one_owner_per_direction_in_use():
+    info = base_info()
+    compiler = HostCompiler()
+    compiler.compile(parse_host(info))
+    info["sg_member_ips"]["admin"]["IPv4"].append(["10.3.3.3", None])
+    changes = compiler.update(parse_host(info), members=["admin"])
+    assert list(changes) == ["member:ingress:4:10.3.3.3"]
