@@ -50,9 +50,9 @@ def parse_host(sg_info: Mapping[str, Any]) -> HostModel:
     if not isinstance(sg_info, Mapping):
         raise InputError(f"security group info must be an object, not {type(sg_info).__name__}")
     warnings: list[str] = []
-    groups, group_errors = _parse_groups(_mapping(sg_info, "security_groups"), warnings)
-    members = _parse_members(_mapping(sg_info, "sg_member_ips"), warnings)
-    networks = _parse_networks(_mapping(sg_info, "networks"))
+    groups, group_errors = parse_groups(_mapping(sg_info, "security_groups"), warnings)
+    members = parse_members(_mapping(sg_info, "sg_member_ips"), warnings)
+    networks = parse_networks(_mapping(sg_info, "networks"))
     ports: dict[str, Port] = {}
     errors: list[PortError] = []
     for port_id, device in sorted(_mapping(sg_info, "devices").items()):
@@ -79,7 +79,7 @@ def _mapping(container: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 # --- security groups --------------------------------------------------------------------------
 
-def _parse_groups(raw: Mapping[str, Any], warnings: list[str],
+def parse_groups(raw: Mapping[str, Any], warnings: list[str],
                   ) -> tuple[dict[str, tuple[Rule, ...]], dict[str, str]]:
     groups: dict[str, tuple[Rule, ...]] = {}
     errors: dict[str, str] = {}
@@ -252,7 +252,7 @@ def _member_text(value: str) -> tuple[int, str]:
     return network.version, str(network)
 
 
-def _parse_members(raw: Mapping[str, Any], warnings: list[str],
+def parse_members(raw: Mapping[str, Any], warnings: list[str],
                    ) -> dict[str, dict[int, frozenset[str]]]:
     members: dict[str, dict[int, frozenset[str]]] = {}
     for group_id, by_ethertype in raw.items():
@@ -284,7 +284,7 @@ def _parse_members(raw: Mapping[str, Any], warnings: list[str],
 
 # --- networks and ports -------------------------------------------------------------------------
 
-def _parse_networks(raw: Mapping[str, Any]) -> dict[int, Network]:
+def parse_networks(raw: Mapping[str, Any]) -> dict[int, Network]:
     networks: dict[int, Network] = {}
     for network_id, spec in sorted(raw.items()):
         where = f"network {network_id}"

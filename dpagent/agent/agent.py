@@ -1,0 +1,378 @@
+"""The agent's heart: one worker thread turns events into wired (or parked) ports.
+
+Inputs arrive from other threads (OVSDB row events, RPC notifications, heartbeat replies,
+timers) and only mark work as dirty; the worker takes everything dirty in one batch, asks the
+control plane what it needs, updates the security-group cache, recomputes and commits the flows
+that changed, and reports ports up or down. Work that fails for lack of a control plane stays
+dirty and is retried with backoff, so nothing is lost while the server is away, and the
+dataplane keeps forwarding with what it has.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dpagent.agent.dataplane import Dataplane
+from dpagent.agent.local_vlan import DEAD_VLAN, LocalVlans
+from dpagent.agent.ovsdb import Vif
+from dpagent.agent.sg_cache import Changed, SecurityGroupCache
+from flows.model import Network
+
+LOG = logging.getLogger(__name__)
+
+
+class ControlPlaneUnavailable(Exception):
+    """The control plane did not answer (timeout, broker down): retry later."""
+
+
+class ControlPlane(Protocol):
+    def get_devices_details(self, devices: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        ...
+
+    def security_group_info(self, devices: list[str]) -> dict[str, Any]:
+        ...
+
+    def update_device_list(self, up: list[str], down: list[str]) -> None:
+        ...
+
+
+class LocalSwitch(Protocol):
+    def vifs(self, bridge: str) -> list[Vif]:
+        ...
+
+    def set_port_vlan(self, port: str, tag: int, other_config: dict[str, str]) -> None:
+        ...
+
+
+@dataclass
+class Settings:
+    integration_bridge: str = "br-int"
+    device_retries: int = 3
+    retry_backoff: float = 1.0
+    max_backoff: float = 30.0
+
+
+@dataclass
+class PortRecord:
+    """What the agent knows of one VIF."""
+
+    vif: Vif
+    state: str = "pending"  # pending, wired, failed, unbound, admin-down
+    reason: str = ""
+    attempts: int = 0
+    network_id: str | None = None
+
+
+@dataclass
+class _Work:
+    ports: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    rule_groups: set[str] = field(default_factory=set)
+    member_groups: set[str] = field(default_factory=set)
+    resync: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.ports or self.removed or self.rule_groups or self.member_groups
+                    or self.resync)
+
+
+class Agent:
+    """Wires the VIFs of one integration bridge according to the control plane."""
+
+    def __init__(self, settings: Settings, switch: LocalSwitch, control_plane: ControlPlane,
+                 dataplane: Dataplane, vlans: LocalVlans | None = None,
+                 on_first_sync: Callable[[], None] | None = None) -> None:
+        self.settings = settings
+        self.switch = switch
+        self.control_plane = control_plane
+        self.dataplane = dataplane
+        self.vlans = vlans or LocalVlans()
+        self.cache = SecurityGroupCache()
+        self.ports: dict[str, PortRecord] = {}
+        self.admin_state_up = True
+        self.synced_once = False
+        self.last_sync: float | None = None
+        self._on_first_sync = on_first_sync
+        self._work = _Work(resync="start")
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        self._backoff = 0.0
+        self._thread: threading.Thread | None = None
+
+    # -- inputs (any thread) --------------------------------------------------------------------
+
+    def _mark(self, change: Callable[[_Work], None]) -> None:
+        with self._wake:
+            change(self._work)
+            self._wake.notify()
+
+    def vif_event(self, event: str, vif: Vif) -> None:
+        """An OVSDB Interface row with an iface-id was created, updated or deleted."""
+        if event == "delete" or vif.ofport <= 0:
+            self._mark(lambda w: (w.removed.add(vif.iface_id), w.ports.discard(vif.iface_id)))
+            return
+
+        def plug(work: _Work) -> None:
+            record = self.ports.get(vif.iface_id)
+            if record is None or record.vif != vif:
+                self.ports[vif.iface_id] = PortRecord(vif)
+                work.ports.add(vif.iface_id)
+                work.removed.discard(vif.iface_id)
+        self._mark(plug)
+
+    def resync(self, reason: str) -> None:
+        self._mark(lambda w: setattr(w, "resync", reason))
+
+    def security_groups_rule_updated(self, sg_ids: Iterable[str]) -> None:
+        ids = set(sg_ids)
+        self._mark(lambda w: w.rule_groups.update(ids))
+
+    def security_groups_member_updated(self, sg_ids: Iterable[str]) -> None:
+        ids = set(sg_ids)
+        self._mark(lambda w: w.member_groups.update(ids))
+
+    def port_updated(self, port_id: str) -> None:
+        """The server changed a port (admin state, groups, address pairs): fetch it again."""
+        self._mark(lambda w: w.ports.add(port_id) if port_id in self.ports else None)
+
+    def set_admin_state(self, up: bool) -> None:
+        """Cordon (False) or uncordon (True) the agent; see docs/agent.md."""
+        def change(work: _Work) -> None:
+            if up != self.admin_state_up:
+                LOG.warning("administrative state is now %s", "UP" if up else "DOWN")
+            self.admin_state_up = up
+            if up:
+                work.ports.update(p for p, r in self.ports.items() if r.state == "admin-down")
+        self._mark(change)
+
+    # -- worker -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="dpagent-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self.run_once(timeout=1.0)
+
+    def run_once(self, timeout: float = 0.0) -> bool:
+        """Process everything dirty (waiting up to ``timeout`` for work); True if it did work."""
+        with self._wake:
+            if not self._work:
+                self._wake.wait(timeout)
+            work, self._work = self._work, _Work()
+        if not work:
+            return False
+        try:
+            self._process(work)
+            self._backoff = 0.0
+        except ControlPlaneUnavailable as exc:
+            self._backoff = min(self.settings.max_backoff,
+                                max(self.settings.retry_backoff, self._backoff * 2))
+            LOG.warning("control plane unavailable (%s); retrying in %.1f s", exc, self._backoff)
+            self._requeue(work)
+            self._stopping.wait(self._backoff)
+        except Exception:  # noqa: BLE001 - the worker must survive anything
+            LOG.exception("processing failed; retrying")
+            self._requeue(work)
+            self._stopping.wait(self.settings.retry_backoff)
+        return True
+
+    def _requeue(self, work: _Work) -> None:
+        def merge(current: _Work) -> None:
+            current.ports |= work.ports - current.removed
+            current.removed |= work.removed
+            current.rule_groups |= work.rule_groups
+            current.member_groups |= work.member_groups
+            current.resync = current.resync or work.resync
+        self._mark(merge)
+
+    def _process(self, work: _Work) -> None:
+        if work.resync:
+            self._full_sync(work.resync)
+            return
+        changed = Changed()
+        if work.removed:
+            changed.merge(self._unwire(work.removed))
+        if work.ports:
+            changed.merge(self._wire(work.ports))
+        if work.rule_groups:
+            changed.merge(self._refresh(self.cache.ports_using(work.rule_groups)))
+        if work.member_groups:
+            changed.merge(self._refresh(self.cache.ports_referring_to(work.member_groups)))
+        if changed:
+            report = self.dataplane.update(self.cache.model(), changed)
+            self._settle(changed.ports, report.failed)
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    def _full_sync(self, reason: str) -> None:
+        """Ask for everything again and make the switch match (start, revived, reconnect)."""
+        LOG.info("full synchronisation: %s", reason)
+        vifs = {v.iface_id: v for v in self.switch.vifs(self.settings.integration_bridge)
+                if v.ofport > 0}
+        for port_id in set(self.ports) - vifs.keys():
+            self._forget(port_id)
+        for port_id, vif in vifs.items():
+            record = self.ports.get(port_id)
+            if record is None or record.vif != vif:
+                self.ports[port_id] = PortRecord(vif)
+        self.cache = SecurityGroupCache()
+        self._wire(set(vifs))
+        self.vlans.forget_unused()
+        report = self.dataplane.full_sync(self.cache.model(), reason)
+        self._settle(set(vifs), report.failed)
+        self.last_sync = time.time()
+        if not self.synced_once:
+            self.synced_once = True
+            if self._on_first_sync is not None:
+                self._on_first_sync()
+
+    def _wire(self, port_ids: set[str]) -> Changed:
+        ids = sorted(p for p in port_ids if p in self.ports)
+        if not self.admin_state_up:
+            # Cordoned: wired ports keep working and keep getting updates; new ones wait.
+            held = [p for p in ids if self.ports[p].state != "wired"]
+            for port_id in held:
+                self._park(port_id, "admin-down", "the agent is administratively down")
+            self._report(up=[], down=held)
+            ids = [p for p in ids if p not in held]
+        if not ids:
+            return Changed()
+        details, failed = self._call(self.control_plane.get_devices_details, ids)
+        bound: dict[str, dict[str, Any]] = {}
+        for entry in details:
+            port_id = entry.get("device") if isinstance(entry, dict) else None
+            if port_id not in self.ports:
+                continue
+            if "network_id" not in entry or entry.get("no_active_binding"):
+                self._park(port_id, "unbound", "not bound to this host")
+                continue
+            record = self.ports[port_id]
+            vlan = self.vlans.acquire(str(entry["network_id"]), port_id)
+            record.network_id = str(entry["network_id"])
+            self.cache.networks.setdefault(vlan, Network(record.network_id, vlan, None))
+            self.switch.set_port_vlan(record.vif.name, vlan, {
+                "net_uuid": record.network_id, "tag": str(vlan),
+                "network_type": str(entry.get("network_type") or ""),
+                "physical_network": str(entry.get("physical_network") or ""),
+                "segmentation_id": str(entry.get("segmentation_id") or "")})
+            bound[port_id] = {"ofport": record.vif.ofport, "local_vlan": vlan}
+        for port_id in failed:
+            if port_id in self.ports:
+                self.ports[port_id].reason = "the server failed to give its details"
+        if not bound:
+            return Changed()
+        info = self._call(self.control_plane.security_group_info, sorted(bound))
+        changed = self.cache.ingest(info, bound)
+        missing = set(bound) - set(info.get("devices") or {})
+        for port_id in missing:
+            self.ports[port_id].reason = "no security group data from the server"
+        changed.ports |= set(bound)
+        return changed
+
+    def _refresh(self, by_group: dict[str, str]) -> Changed:
+        """Fetch groups' rules or members again, through one port per group."""
+        ports = sorted(set(by_group.values()))
+        if not ports:
+            return Changed()
+        local = {p: {"ofport": self.ports[p].vif.ofport,
+                     "local_vlan": self.vlans.vlan_of(self.ports[p].network_id or "")}
+                 for p in ports if p in self.ports}
+        info = self._call(self.control_plane.security_group_info, ports)
+        return self.cache.ingest(info, local)
+
+    def _unwire(self, port_ids: set[str]) -> Changed:
+        changed = Changed()
+        gone = []
+        for port_id in sorted(port_ids):
+            if self._forget(port_id):
+                changed.ports.add(port_id)
+                gone.append(port_id)
+        self.cache.forget_unused()
+        if gone:
+            self._report(up=[], down=gone)
+        return changed
+
+    def _forget(self, port_id: str) -> bool:
+        record = self.ports.pop(port_id, None)
+        known = self.cache.remove_port(port_id)
+        freed = self.vlans.release(port_id)
+        if freed is not None:
+            for vlan in [v for v, n in self.cache.networks.items() if n.network_id == freed]:
+                del self.cache.networks[vlan]
+        return known or record is not None
+
+    def _park(self, port_id: str, state: str, reason: str) -> None:
+        record = self.ports[port_id]
+        record.state, record.reason = state, reason
+        self.switch.set_port_vlan(record.vif.name, DEAD_VLAN, {})
+        if self.cache.remove_port(port_id):
+            self.dataplane.update(self.cache.model(), Changed(ports={port_id}))
+        LOG.info("port %s parked on the dead VLAN: %s", port_id, reason)
+
+    def _settle(self, port_ids: set[str], failed: dict[str, str]) -> None:
+        """Report newly wired ports up; retry failed ones a bounded number of times."""
+        up, down, retry = [], [], set()
+        for port_id in sorted(port_ids):
+            record = self.ports.get(port_id)
+            if record is None or record.state in ("unbound", "admin-down") and \
+                    port_id not in self.cache.known_ports():
+                continue
+            if port_id in failed or port_id not in self.cache.known_ports():
+                record.attempts += 1
+                record.reason = failed.get(port_id, record.reason or "no data")
+                if record.attempts < self.settings.device_retries:
+                    record.state = "pending"
+                    retry.add(port_id)
+                else:
+                    if record.state != "failed":
+                        down.append(port_id)
+                    record.state = "failed"
+                    LOG.error("port %s failed: %s", port_id, record.reason)
+                continue
+            if record.state != "wired":
+                up.append(port_id)
+            record.state, record.reason, record.attempts = "wired", "", 0
+        self._report(up=up, down=down)
+        if retry:
+            self._mark(lambda w: w.ports.update(retry))
+
+    def _report(self, up: list[str], down: list[str]) -> None:
+        if up or down:
+            self._call(self.control_plane.update_device_list, up, down)
+
+    def _call(self, method: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return method(*args)
+        except ControlPlaneUnavailable:
+            raise
+        except TimeoutError as exc:
+            raise ControlPlaneUnavailable(str(exc)) from exc
+
+    # -- status ------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        states: dict[str, int] = {}
+        for record in self.ports.values():
+            states[record.state] = states.get(record.state, 0) + 1
+        return {
+            "admin_state_up": self.admin_state_up,
+            "ports": states,
+            "failed": {p: r.reason for p, r in self.ports.items() if r.state == "failed"},
+            "flows_installed": self.dataplane.programmer.installed_count,
+            "last_sync": self.last_sync,
+            "networks": self.vlans.networks(),
+        }

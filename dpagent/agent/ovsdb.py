@@ -1,0 +1,163 @@
+"""OVSDB through ovsdbapp: the integration bridge, VIF events and port tags.
+
+VIFs are Interface rows carrying ``external_ids:iface-id`` (as Nova and os-vif plug them).
+Changes arrive as row events pushed by ovsdb-server (no polling); a reconnect to the server is
+reported so that the agent resynchronises everything, since events may have been missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ovsdbapp.backend.ovs_idl import connection, event
+from ovsdbapp.schema.open_vswitch import impl_idl
+
+LOG = logging.getLogger(__name__)
+TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface", "Controller", "Manager")
+
+
+@dataclass(frozen=True)
+class Vif:
+    """A VM interface plugged into a bridge."""
+
+    name: str
+    iface_id: str
+    mac: str
+    ofport: int
+
+
+def vif_from_row(row: Any) -> Vif | None:
+    ids = getattr(row, "external_ids", {}) or {}
+    iface_id = ids.get("iface-id")
+    if not iface_id:
+        return None
+    ofport = row.ofport[0] if isinstance(row.ofport, list) and row.ofport else row.ofport
+    return Vif(row.name, iface_id, ids.get("attached-mac", ""),
+               ofport if isinstance(ofport, int) else -1)
+
+
+class _InterfaceEvent(event.RowEvent):
+    """Interface rows with an iface-id: created, changed (e.g. ofport assigned) or deleted."""
+
+    def __init__(self, owner: Ovsdb) -> None:
+        super().__init__((self.ROW_CREATE, self.ROW_UPDATE, self.ROW_DELETE), "Interface", None)
+        self.owner = owner
+
+    def match_fn(self, event_name: str, row: Any, old: Any) -> bool:
+        if event_name == self.ROW_UPDATE and old is not None:
+            changed = {c for c in ("ofport", "external_ids", "name") if hasattr(old, c)}
+            return bool(changed) and (vif_from_row(row) is not None
+                                      or vif_from_row(old) is not None)
+        return vif_from_row(row) is not None
+
+    def run(self, event_name: str, row: Any, old: Any) -> None:
+        vif = vif_from_row(row) or (vif_from_row(old) if old is not None else None)
+        if vif is not None:
+            self.owner.deliver_vif(event_name, vif)
+
+
+class _WatchingIdl(connection.OvsdbIdl):
+    """An IDL that hands row events to a handler and notices reconnections."""
+
+    def __init__(self, *args: Any, on_reconnect: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notify_handler = event.RowEventHandler()
+        self._on_reconnect = on_reconnect
+        self._seen_seqno: int | None = None
+
+    def notify(self, event_name: str, row: Any, updates: Any = None) -> None:
+        self.notify_handler.notify(event_name, row, updates)
+
+    def run(self) -> Any:
+        result = super().run()
+        seqno = self._session.get_seqno()
+        if self._session.is_connected() and seqno != self._seen_seqno:
+            if self._seen_seqno is not None:
+                LOG.warning("reconnected to OVSDB: resynchronising")
+                self._on_reconnect()
+            self._seen_seqno = seqno
+        return result
+
+
+class Ovsdb:
+    """dpagent's view of the local OVSDB.
+
+    Events are delivered once :meth:`watch` named the receivers; a receiver that raises is
+    logged and does not disturb the OVSDB connection's thread.
+    """
+
+    def __init__(self, connection_string: str, timeout: int) -> None:
+        self._on_vif: Callable[[str, Vif], None] | None = None
+        self._on_reconnect: Callable[[], None] | None = None
+        idl = _WatchingIdl.from_server(connection_string, "Open_vSwitch",
+                                       helper_tables=TABLES, on_reconnect=self._reconnected)
+        idl.notify_handler.watch_event(_InterfaceEvent(self))
+        self._connection = connection.Connection(idl, timeout)
+        # ovsdbapp keeps the connection on the API *class*, so a second instance (a restart in
+        # the same process, a test) would silently reuse the first, stopped connection.
+        api_class = type("DpagentOvsdbApi", (impl_idl.OvsdbIdl,), {"_ovsdb_connection": None})
+        self.api = api_class(self._connection)
+
+    def watch(self, on_vif: Callable[[str, Vif], None],
+              on_reconnect: Callable[[], None]) -> None:
+        self._on_vif, self._on_reconnect = on_vif, on_reconnect
+
+    def deliver_vif(self, event_name: str, vif: Vif) -> None:
+        if self._on_vif is not None:
+            try:
+                self._on_vif(event_name, vif)
+            except Exception:  # noqa: BLE001 - never break the OVSDB thread
+                LOG.exception("VIF event handler failed for %s", vif)
+
+    def _reconnected(self) -> None:
+        if self._on_reconnect is not None:
+            try:
+                self._on_reconnect()
+            except Exception:  # noqa: BLE001
+                LOG.exception("reconnect handler failed")
+
+    def stop(self) -> None:
+        self._connection.stop()
+
+    def ensure_bridge(self, name: str, datapath_type: str) -> None:
+        """br-int exists, fails secure (no NORMAL fallback) and has no in-band flows."""
+        with self.api.transaction(check_error=True) as txn:
+            txn.add(self.api.add_br(name, may_exist=True, datapath_type=datapath_type))
+            txn.add(self.api.db_set("Bridge", name, ("fail_mode", "secure"),
+                                    ("other_config", {"disable-in-band": "true"})))
+
+    def bridge_exists(self, name: str) -> bool:
+        return bool(self.api.br_exists(name).execute(check_error=True))
+
+    def vifs(self, bridge: str) -> list[Vif]:
+        """VIFs plugged into ``bridge`` now (the full-resync view)."""
+        ports = set(self.api.list_ports(bridge).execute(check_error=True))
+        rows = self.api.db_find("Interface", columns=["name", "external_ids", "ofport"]
+                                ).execute(check_error=True)
+        found = []
+        for row in rows:
+            if row["name"] not in ports:
+                continue
+            ids = row["external_ids"] or {}
+            ofport = row["ofport"][0] if isinstance(row["ofport"], list) and row["ofport"] \
+                else row["ofport"]
+            if ids.get("iface-id"):
+                found.append(Vif(row["name"], ids["iface-id"], ids.get("attached-mac", ""),
+                                 ofport if isinstance(ofport, int) else -1))
+        return found
+
+    def port_other_config(self, bridge: str) -> dict[str, dict[str, str]]:
+        """Port name -> other_config of every port on ``bridge`` (local VLANs live there)."""
+        ports = set(self.api.list_ports(bridge).execute(check_error=True))
+        rows = self.api.db_find("Port", columns=["name", "other_config"]).execute(check_error=True)
+        return {row["name"]: dict(row["other_config"] or {}) for row in rows
+                if row["name"] in ports}
+
+    def set_port_vlan(self, port: str, tag: int, other_config: dict[str, str]) -> None:
+        """Tag the port and record why (network, segment), so a restart restores the VLAN."""
+        with self.api.transaction(check_error=True) as txn:
+            txn.add(self.api.db_set("Port", port, ("tag", tag)))
+            txn.add(self.api.db_set("Port", port, ("other_config", other_config)))

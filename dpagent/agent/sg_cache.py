@@ -1,0 +1,145 @@
+"""What the control plane said about the wired ports' security, kept parsed and versioned.
+
+Replies of ``security_group_info_for_devices`` are folded in piece by piece; each piece is
+parsed once, and :meth:`SecurityGroupCache.ingest` says exactly what changed (ports, groups'
+rules, remote groups' members) so that the compiler recomputes only that.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flows.model import HostModel, Network, Port, PortError, RemoteGroup, Rule
+from flows.parse import InputError, parse_groups, parse_members, parse_port
+
+
+@dataclass
+class Changed:
+    ports: set[str] = field(default_factory=set)
+    groups: set[str] = field(default_factory=set)
+    members: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.ports or self.groups or self.members)
+
+    def merge(self, other: Changed) -> None:
+        self.ports |= other.ports
+        self.groups |= other.groups
+        self.members |= other.members
+
+
+class SecurityGroupCache:
+    def __init__(self) -> None:
+        self._devices: dict[str, dict[str, Any]] = {}
+        self._ports: dict[str, Port] = {}
+        self._port_errors: dict[str, PortError] = {}
+        self._raw_groups: dict[str, Any] = {}
+        self._groups: dict[str, tuple[Rule, ...]] = {}
+        self._group_errors: dict[str, str] = {}
+        self._raw_members: dict[str, Any] = {}
+        self._members: dict[str, dict[int, frozenset[str]]] = {}
+        self._warnings: list[str] = []
+        self.networks: dict[int, Network] = {}
+
+    # -- folding replies in --------------------------------------------------------------------
+
+    def ingest(self, reply: Mapping[str, Any], local: Mapping[str, Mapping[str, Any]]
+               ) -> Changed:
+        """Fold one reply in. ``local`` gives, per port id, the facts only the agent knows
+        (``ofport``, ``local_vlan``); devices of the reply without local facts are ignored."""
+        changed = Changed()
+        for sg_id, rules in (reply.get("security_groups") or {}).items():
+            if self._raw_groups.get(sg_id) != rules:
+                self._raw_groups[sg_id] = copy.deepcopy(rules)
+                groups, errors = parse_groups({sg_id: rules}, self._warnings)
+                self._groups.pop(sg_id, None)
+                self._group_errors.pop(sg_id, None)
+                self._groups.update(groups)
+                self._group_errors.update(errors)
+                changed.groups.add(sg_id)
+        for group_id, by_family in (reply.get("sg_member_ips") or {}).items():
+            if self._raw_members.get(group_id) != by_family:
+                self._raw_members[group_id] = copy.deepcopy(by_family)
+                self._members.update(parse_members({group_id: by_family}, self._warnings))
+                changed.members.add(group_id)
+        for port_id, device in (reply.get("devices") or {}).items():
+            if port_id not in local:
+                continue
+            merged = {**device, **local[port_id]} if isinstance(device, Mapping) else device
+            if self._devices.get(port_id) != merged:
+                self.set_device(port_id, merged)
+                changed.ports.add(port_id)
+        return changed
+
+    def set_device(self, port_id: str, device: Any) -> None:
+        self._devices[port_id] = copy.deepcopy(device)
+        self._ports.pop(port_id, None)
+        self._port_errors.pop(port_id, None)
+        try:
+            self._ports[port_id] = parse_port(port_id, device, self.networks)
+        except InputError as exc:
+            self._port_errors[port_id] = PortError(port_id, str(exc))
+
+    def set_local(self, port_id: str, **facts: Any) -> bool:
+        """Update local facts of a known port (e.g. its ofport changed); True if it changed."""
+        device = self._devices.get(port_id)
+        if device is None or all(device.get(k) == v for k, v in facts.items()):
+            return False
+        self.set_device(port_id, {**device, **facts})
+        return True
+
+    def remove_port(self, port_id: str) -> bool:
+        known = port_id in self._devices
+        self._devices.pop(port_id, None)
+        self._ports.pop(port_id, None)
+        self._port_errors.pop(port_id, None)
+        return known
+
+    def forget_unused(self) -> None:
+        """Drop groups and member lists no wired port refers to any more."""
+        used = {sg for p in self._ports.values() for sg in p.security_groups}
+        remote = {r.remote.group_id for sg in used for r in self._groups.get(sg, ())
+                  if isinstance(r.remote, RemoteGroup)}
+        for sg_id in [g for g in self._raw_groups if g not in used]:
+            for table in (self._raw_groups, self._groups, self._group_errors):
+                table.pop(sg_id, None)
+        for group_id in [g for g in self._raw_members if g not in remote]:
+            self._raw_members.pop(group_id, None)
+            self._members.pop(group_id, None)
+
+    # -- questions -----------------------------------------------------------------------------
+
+    def known_ports(self) -> set[str]:
+        return set(self._devices)
+
+    def ports_using(self, sg_ids: Iterable[str]) -> dict[str, str]:
+        """For each of ``sg_ids`` used by a port here: one such port (to ask the server about)."""
+        wanted = set(sg_ids)
+        found: dict[str, str] = {}
+        for port_id in sorted(self._ports):
+            for sg in self._ports[port_id].security_groups:
+                if sg in wanted:
+                    found.setdefault(sg, port_id)
+        return found
+
+    def ports_referring_to(self, group_ids: Iterable[str]) -> dict[str, str]:
+        """For each remote group in ``group_ids``: one port whose rules name it."""
+        wanted = set(group_ids)
+        found: dict[str, str] = {}
+        for port_id in sorted(self._ports):
+            for sg in self._ports[port_id].security_groups:
+                for rule in self._groups.get(sg, ()):
+                    if isinstance(rule.remote, RemoteGroup) and rule.remote.group_id in wanted:
+                        found.setdefault(rule.remote.group_id, port_id)
+        return found
+
+    def model(self) -> HostModel:
+        """A snapshot for the compiler (new containers, shared immutable parts)."""
+        return HostModel(ports=dict(self._ports), groups=dict(self._groups),
+                         members=dict(self._members), networks=dict(self.networks),
+                         port_errors=tuple(self._port_errors.values()),
+                         warnings=tuple(self._warnings[-100:]),
+                         group_errors=dict(self._group_errors))
