@@ -74,8 +74,9 @@ def spoof_flows(port: Port, kind: Kind) -> list[Flow]:
         for net in by_version[6]:
             allow((("ipv6", ""), me, src, ("ipv6_src", matches.network_text(net))))
         allow((*base.DHCP4_CLIENT[:1], me, src, ("nw_src", "0.0.0.0"), *base.DHCP4_CLIENT[1:]))
-        for kind in (base.ICMPV6_NS, base.MLDV2_REPORT):
-            allow((("icmp6", ""), me, src, ("ipv6_src", "::"), matches.icmp_type(6, kind)))
+        for icmp_type in (base.ICMPV6_NS, base.MLDV2_REPORT):
+            allow((("icmp6", ""), me, src, ("ipv6_src", "::"),
+                   matches.icmp_type(6, icmp_type)))
     forward = (actions.goto(Table.FORWARD),)
     for target in nd_targets(port):
         flows.append(flow(Table.EGRESS_BASE, base.PRIO_NA_TARGET,

@@ -108,7 +108,7 @@ class HostCompiler:
         self._announced: dict[rules.ConjunctionKey, int] = {}
         """Conjunction ids whose conj_id and member flows are emitted."""
         self._policies: dict[tuple[str, ...], _PortPolicy | PortError] = {}
-        self._templates: dict[tuple, tuple[rules.RuleTemplate, ...]] = {}
+        self._templates: dict[tuple[Any, ...], tuple[rules.RuleTemplate, ...]] = {}
         self._atom_templates: dict[tuple[str, bool], list[rules.RuleTemplate]] = {}
         self._ports: dict[str, tuple[Port, _PortPolicy | None]] = {}
         self._macs: dict[tuple[int, str], str] = {}
@@ -276,7 +276,7 @@ class HostCompiler:
             for members in (old.members, model.members):
                 addresses |= {(direction, ethertype, a)
                               for a in members.get(group_id, {}).get(ethertype, ())}
-        used = {}
+        used: dict[str, list[rules.ConjunctionKey]] = {}
         for key in self.conj_ids:
             used.setdefault(key[0], []).append(key)
         for group_id in member_groups:

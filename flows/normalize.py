@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from flows import portrange
 from flows.model import Direction, PortIntervals, Remote, RemoteGroup, RemotePrefix, Rule
@@ -59,7 +60,7 @@ def _remote_text(remote: Remote) -> str:
 
 def normalize(rules: Iterable[Rule], direction: Direction) -> tuple[Atom, ...]:
     """Merge and prune the rules of one direction; deterministic order."""
-    merged: dict[tuple, tuple[list[tuple[int, int]] | None, list[str]]] = {}
+    merged: dict[tuple[Any, ...], tuple[list[tuple[int, int]] | None, list[str]]] = {}
     for rule in rules:
         if rule.direction is not direction:
             continue

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def with_local_facts(sg_info: Mapping[str, Any]) -> dict[str, Any]:
+def with_local_facts(sg_info: Any) -> Any:
     """A copy of ``sg_info`` where every port has ``ofport`` and ``local_vlan``."""
     if not isinstance(sg_info, Mapping):
-        return sg_info  # type: ignore[return-value]  # the parser says what is wrong
+        return sg_info  # the parser says what is wrong
     info = copy.deepcopy(dict(sg_info))
     devices = info.get("devices") or {}
     networks = info.get("networks") or {}

@@ -358,10 +358,10 @@ def _fixed_ips(raw: Any) -> Iterable[IPAddress]:
     if not isinstance(raw, list):
         raise InputError(f"fixed_ips must be a list, not {raw!r}")
     for entry in raw:
-        value = entry.get("ip_address") if isinstance(entry, Mapping) else entry
+        value: Any = entry.get("ip_address") if isinstance(entry, Mapping) else entry
         try:
             yield ipaddress.ip_address(value)
-        except ValueError:
+        except (TypeError, ValueError):
             raise InputError(f"invalid fixed IP {value!r}") from None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flows import actions, cookies, matches
 from flows.flow import Flow, MatchItem, finished
@@ -71,7 +72,7 @@ def templates(atoms: tuple[Atom, ...], stateless: bool,
     ``cache`` (atom identity, stateless) -> templates spares the work for atoms that many sets of
     security groups share; it is only valid for one ``conj_ids``.
     """
-    by_key: dict[tuple, RuleTemplate] = {}
+    by_key: dict[tuple[Any, ...], RuleTemplate] = {}
     cache = {} if cache is None else cache
     for atom in atoms:
         found = cache.get((atom.identity, stateless))
@@ -108,7 +109,7 @@ def _atom_templates(atom: Atom, stateless: bool, conj_ids: Mapping[ConjunctionKe
                    matches.network_text(atom.remote.network)),)
     l4: list[tuple[MatchItem, ...]] = []
     if atom.icmp_type is not None:
-        icmp = (matches.icmp_type(atom.ethertype, atom.icmp_type),)
+        icmp: tuple[MatchItem, ...] = (matches.icmp_type(atom.ethertype, atom.icmp_type),)
         if atom.icmp_code is not None:
             icmp += (matches.icmp_code(atom.ethertype, atom.icmp_code),)
         l4.append(icmp)
