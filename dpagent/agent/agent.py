@@ -55,6 +55,10 @@ class Settings:
     device_retries: int = 3
     retry_backoff: float = 1.0
     max_backoff: float = 30.0
+    canary_interval: float = 0.5
+    """How often to check that the switch still holds our flows (ovs-vswitchd restarts)."""
+    audit_interval: float = 300.0
+    """How often to compare the switch with the desired flows and repair drift (0: never)."""
 
 
 @dataclass
@@ -164,8 +168,30 @@ class Agent:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        next_canary = next_audit = time.monotonic()
+        next_audit += self.settings.audit_interval
         while not self._stopping.is_set():
-            self.run_once(timeout=1.0)
+            self.run_once(timeout=self.settings.canary_interval)
+            now = time.monotonic()
+            if self.synced_once and now >= next_canary:
+                next_canary = now + self.settings.canary_interval
+                self._guard_switch(audit=bool(self.settings.audit_interval) and now >= next_audit)
+                if now >= next_audit:
+                    next_audit = now + self.settings.audit_interval
+
+    def _guard_switch(self, audit: bool) -> None:
+        """Reprogram from the cached desired state when the switch lost its flows; audit."""
+        try:
+            if self.dataplane.programmer.switch_was_reset():
+                LOG.warning("the switch lost its flows (ovs-vswitchd restart or bridge "
+                            "re-created): reprogramming from the cached state")
+                self.dataplane.repair("switch reset")
+            elif audit:
+                report = self.dataplane.repair("audit")
+                if report.flow_mods:
+                    LOG.warning("audit repaired %d flows", report.flow_mods)
+        except Exception:  # noqa: BLE001 - keep the worker alive; next round retries
+            LOG.exception("checking the switch failed")
 
     def run_once(self, timeout: float = 0.0) -> bool:
         """Process everything dirty (waiting up to ``timeout`` for work); True if it did work."""

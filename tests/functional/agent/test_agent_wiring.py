@@ -115,3 +115,17 @@ def test_control_plane_outage_keeps_traffic_and_pending_work(agent, control_plan
     control_plane.available = True
     wait_for(lambda: "port-late" in control_plane.up, timeout=20, what="pending port wired")
     assert late.ping(web.ip4)
+
+
+def test_vswitchd_restart_is_repaired_without_the_control_plane(agent, control_plane, netns_vm,
+                                                                 ovs_sandbox):
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
+    wait_for(lambda: {"port-web", "port-cli"} <= set(control_plane.up), what="ports up")
+    calls = len(control_plane.calls)
+    control_plane.available = False  # the repair must not need the server
+    ovs_sandbox.restart_vswitchd()
+    start = time.monotonic()
+    wait_for(lambda: cli.ping(web.ip4, timeout=0.2), timeout=5, what="traffic back")
+    assert time.monotonic() - start < 2.0
+    assert len(control_plane.calls) == calls
