@@ -1,0 +1,1 @@
+"""The dpagent process: service life cycle, systemd readiness, the local status socket."""
