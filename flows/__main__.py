@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in result.flow_lines():
         out.write(line + "\n")
     if args.cookies:
-        for cookie, meaning in sorted(result.cookies.items()):
-            out.write(f"# {cookie:#x} {meaning}\n")
+        for cookie in sorted(result.cookies):
+            out.write(f"# {cookie:#x} {result.explain(cookie)}\n")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for error in result.errors:

@@ -7,6 +7,8 @@ how OVS writes it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flows import fields
 from flows.pipeline import Table
 
@@ -64,5 +66,6 @@ def commit_with_blocked(blocked: bool) -> str:
             f"exec(load:{int(blocked):#x}->{fields.CT_MARK_BLOCKED_NXM}))")
 
 
+@lru_cache(maxsize=65536)
 def conjunction(conj_id: int, clause: int, n_clauses: int) -> str:
     return f"conjunction({conj_id},{clause}/{n_clauses})"

@@ -42,7 +42,11 @@ class CompileResult:
     owners: Mapping[str, tuple[Flow, ...]]
     errors: tuple[PortError, ...] = ()
     warnings: tuple[str, ...] = ()
-    cookies: Mapping[int, str] = field(default_factory=dict)
+    cookies: Mapping[int, Meaning] = field(default_factory=dict)
+
+    def explain(self, cookie: int) -> str | None:
+        """What a cookie stands for: the rule(s), port, network or member behind the flow."""
+        return explain(self.cookies, cookie)
 
     def flows(self) -> list[Flow]:
         return sorted((f for flows in self.owners.values() for f in flows),
@@ -85,6 +89,15 @@ class _PortPolicy:
     conj_keys: frozenset[rules.ConjunctionKey]
 
 
+Meaning = str | tuple[str, str]
+"""What a cookie stands for; a pair is joined with a space when read (see :func:`explain`)."""
+
+
+def explain(meanings: Mapping[int, Meaning], cookie: int) -> str | None:
+    meaning = meanings.get(cookie)
+    return " ".join(meaning) if isinstance(meaning, tuple) else meaning
+
+
 Changes = dict[str, tuple[Flow, ...] | None]
 """Owner -> its new flows, or None when the owner has no flows any more."""
 
@@ -102,7 +115,7 @@ class HostCompiler:
     def __init__(self) -> None:
         self.model = HostModel(ports={}, groups={}, members={}, networks={})
         self.owners: dict[str, tuple[Flow, ...]] = {}
-        self.meanings: dict[int, str] = {}
+        self.meanings: dict[int, Meaning] = {}
         self.errors: dict[str, PortError] = {}
         self.conj_ids: dict[rules.ConjunctionKey, int] = {}
         self._announced: dict[rules.ConjunctionKey, int] = {}
@@ -214,7 +227,7 @@ class HostCompiler:
         return cached
 
     def _port_flows(self, port: Port, policy: _PortPolicy | None
-                    ) -> tuple[list[Flow], dict[int, str]]:
+                    ) -> tuple[list[Flow], dict[int, Meaning]]:
         kind = cookies.Kind.PORT
         stateful = policy.stateful if policy else False
         flows = [forwarding.classify_flow(port, stateful, kind),
@@ -222,7 +235,7 @@ class HostCompiler:
         if policy is not None:
             flows.append(forwarding.hairpin_guard(port, kind))
             flows.extend(antispoof.spoof_flows(port, kind))
-        meanings = {f.cookie: f"port {port.port_id}" for f in flows}
+        meanings: dict[int, Meaning] = {f.cookie: f"port {port.port_id}" for f in flows}
         if policy is None:
             return flows, meanings
         key = (port.security_groups, stateful)
@@ -313,7 +326,7 @@ class HostCompiler:
     # -- bookkeeping -------------------------------------------------------------------------------
 
     def _set(self, changes: Changes, owner: str, flows: tuple[Flow, ...] | None,
-             meaning: str | Mapping[int, str] = "") -> None:
+             meaning: str | Mapping[int, Meaning] = "") -> None:
         old = self.owners.pop(owner, None)
         for f in old or ():
             self.meanings.pop(f.cookie, None)

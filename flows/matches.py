@@ -11,7 +11,9 @@ from flows.model import Direction, IPNetwork, PortIntervals
 MULTICAST_MAC = ("dl_dst", "01:00:00:00:00:00/01:00:00:00:00:00")
 
 
+@lru_cache(maxsize=65536)
 def reg(register: fields.Register, value: int, mask: int | None = None) -> MatchItem:
+    """Cached: every port's flows repeat the same few register matches."""
     return (register.match_name, f"{value:#x}" if mask is None else f"{value:#x}/{mask:#x}")
 
 

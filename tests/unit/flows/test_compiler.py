@@ -83,7 +83,7 @@ def test_every_rule_flow_is_explained_by_its_cookie():
     result = compile_sg_info(sg_info({"p": port(1, groups=("web",))}, groups))
     rule_flows = [f for f in result.flows() if f.table == 32 and "tp_dst" in f.match_text()]
     assert len(rule_flows) == 1
-    meaning = result.cookies[rule_flows[0].cookie]
+    meaning = result.explain(rule_flows[0].cookie)
     assert meaning == "port p ingress: security group web rule #0"
     assert all(f.cookie >> 48 == 0xD9A6 for f in result.flows())
 
