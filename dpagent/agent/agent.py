@@ -100,6 +100,8 @@ class Agent:
         self.ports: dict[str, PortRecord] = {}
         self.admin_state_up = True
         self.synced_once = False
+        self.flush_on_first_sync = False
+        """drop_flows_on_start: replace every dpagent flow at the first sync, even right ones."""
         self.last_sync: float | None = None
         self._on_first_sync = on_first_sync
         self._work = _Work(resync="start")
@@ -258,7 +260,8 @@ class Agent:
         self.cache = SecurityGroupCache()
         self._wire(set(vifs))
         self.vlans.forget_unused()
-        report = self.dataplane.full_sync(self.cache.model(), reason)
+        report = self.dataplane.full_sync(self.cache.model(), reason,
+                                          flush=self.flush_on_first_sync and not self.synced_once)
         self._settle(set(vifs), report.failed)
         self.last_sync = time.time()
         if not self.synced_once:
