@@ -100,19 +100,28 @@ class OpenFlowTransport:
         open_xid, barrier_xid = conn.next_xid(), conn.next_xid()
         mod_of: dict[int, FlowMod] = {}
 
+        unencodable: list[tuple[FlowMod, ValueError]] = []
+
         def stream() -> Iterator[bytes]:
             yield codec.bundle_control(bundle_id, ofp.BundleCtrl.OPEN_REQUEST, open_xid)
             for mod in mods:
                 xid = conn.next_xid()
                 mod_of[xid] = mod
-                yield codec.bundle_add(bundle_id, xid, ofp.MsgType.FLOW_MOD,
-                                       codec.flow_mod_body(mod))
+                try:
+                    body = codec.flow_mod_body(mod)
+                except ValueError as exc:
+                    unencodable.append((mod, exc))
+                    raise
+                yield codec.bundle_add(bundle_id, xid, ofp.MsgType.FLOW_MOD, body)
             yield codec.barrier_request(barrier_xid)
 
         try:
             conn.send(stream())
-        except ValueError:
+        except ValueError as exc:
             self._discard(bundle_id)  # some flow-mods are in the bundle: drop them
+            if unencodable:  # a flow we cannot say in OpenFlow: blame it like the switch would
+                mod, error = unencodable[0]
+                raise BundleRejected(f"cannot encode: {error}", mod) from exc
             raise
         errors = self._wait_for(barrier_xid, {open_xid, *mod_of})
         if errors:

@@ -218,8 +218,9 @@ def test_a_flow_refused_at_commit_is_named_and_nothing_is_applied(
 
 def test_an_unencodable_flow_sends_nothing_and_says_which(ovs_sandbox, bridge, transport):
     strange = flow(0, 1, (("in_port", "1"),), ("enqueue:1:2",), 0x5)
-    with pytest.raises(ValueError, match="enqueue"):
+    with pytest.raises(BundleRejected, match="enqueue") as rejected:
         transport.apply([FlowMod.add(VOCABULARY[0]), FlowMod.add(strange)])
+    assert rejected.value.mod == FlowMod.add(strange)  # so the programmer can blame its owner
     assert of15_flows(ovs_sandbox, bridge) == []
     transport.apply([FlowMod.add(VOCABULARY[0])])
     assert len(of15_flows(ovs_sandbox, bridge)) == 1
