@@ -170,7 +170,9 @@ class HostCompiler:
 
         member_groups = set(members)
         self._update_conjunctions(changes, old, model, member_groups)
-        for vlan in sorted(networks | (old.networks.keys() ^ model.networks.keys())):
+        networks |= {vlan for vlan in old.networks.keys() | model.networks.keys()
+                     if old.networks.get(vlan) != model.networks.get(vlan)}
+        for vlan in sorted(networks):
             self._recompile_network(changes, model, vlan)
         return changes
 

@@ -21,7 +21,7 @@ from dpagent.agent.dataplane import Dataplane
 from dpagent.agent.local_vlan import DEAD_VLAN, LocalVlans
 from dpagent.agent.ovsdb import Vif
 from dpagent.agent.sg_cache import Changed, SecurityGroupCache
-from flows.model import Network
+from flows.model import Network, Uplink
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +39,30 @@ class ControlPlane(Protocol):
 
     def update_device_list(self, up: list[str], down: list[str]) -> None:
         ...
+
+
+class Uplinks(Protocol):
+    """Where provider networks leave br-int (see :mod:`dpagent.physnet`)."""
+
+    def uplink(self, network_type: str | None, physical_network: str | None,
+               segmentation_id: int | None) -> Uplink | None:
+        ...
+
+    def set_networks(self, present: Iterable[tuple[str | None, str | None, int | None]]
+                     ) -> None:
+        ...
+
+
+class NoUplinks:
+    """No physical networks: every network stays on this host."""
+
+    def uplink(self, network_type: str | None, physical_network: str | None,
+               segmentation_id: int | None) -> Uplink | None:
+        return None
+
+    def set_networks(self, present: Iterable[tuple[str | None, str | None, int | None]]
+                     ) -> None:
+        return None
 
 
 class LocalSwitch(Protocol):
@@ -90,13 +114,17 @@ class Agent:
 
     def __init__(self, settings: Settings, switch: LocalSwitch, control_plane: ControlPlane,
                  dataplane: Dataplane, vlans: LocalVlans | None = None,
-                 on_first_sync: Callable[[], None] | None = None) -> None:
+                 on_first_sync: Callable[[], None] | None = None,
+                 uplinks: Uplinks | None = None) -> None:
         self.settings = settings
         self.switch = switch
         self.control_plane = control_plane
         self.dataplane = dataplane
         self.vlans = vlans or LocalVlans()
         self.cache = SecurityGroupCache()
+        self.uplinks: Uplinks = uplinks or NoUplinks()
+        self.segments: dict[str, tuple[str | None, str | None, int | None]] = {}
+        """network id -> (network_type, physical_network, segmentation_id)"""
         self.ports: dict[str, PortRecord] = {}
         self.admin_state_up = True
         self.synced_once = False
@@ -120,7 +148,10 @@ class Agent:
     def vif_event(self, event: str, vif: Vif) -> None:
         """An OVSDB Interface row with an iface-id was created, updated or deleted."""
         if event == "delete" or vif.ofport <= 0:
-            self._mark(lambda w: (w.removed.add(vif.iface_id), w.ports.discard(vif.iface_id)))
+            def unplug(work: _Work) -> None:
+                work.removed.add(vif.iface_id)
+                work.ports.discard(vif.iface_id)
+            self._mark(unplug)
             return
 
         def plug(work: _Work) -> None:
@@ -283,16 +314,23 @@ class Agent:
         details, failed = self._call(self.control_plane.get_devices_details, ids)
         bound: dict[str, dict[str, Any]] = {}
         for entry in details:
-            port_id = entry.get("device") if isinstance(entry, dict) else None
-            if port_id not in self.ports:
+            device = entry.get("device") if isinstance(entry, dict) else None
+            if not isinstance(device, str) or device not in self.ports:
                 continue
+            port_id = device
             if "network_id" not in entry or entry.get("no_active_binding"):
                 self._park(port_id, "unbound", "not bound to this host")
                 continue
             record = self.ports[port_id]
             vlan = self.vlans.acquire(str(entry["network_id"]), port_id)
             record.network_id = str(entry["network_id"])
-            self.cache.networks.setdefault(vlan, Network(record.network_id, vlan, None))
+            segment = (entry.get("network_type"), entry.get("physical_network"),
+                       entry.get("segmentation_id"))
+            if self.segments.get(record.network_id) != segment or vlan not in self.cache.networks:
+                self.segments[record.network_id] = segment
+                self.cache.networks[vlan] = Network(record.network_id, vlan,
+                                                    self.uplinks.uplink(*segment))
+                self.uplinks.set_networks(self.segments.values())
             self.switch.set_port_vlan(record.vif.name, vlan, {
                 "net_uuid": record.network_id, "tag": str(vlan),
                 "network_type": str(entry.get("network_type") or ""),
@@ -342,6 +380,8 @@ class Agent:
         if freed is not None:
             for vlan in [v for v, n in self.cache.networks.items() if n.network_id == freed]:
                 del self.cache.networks[vlan]
+            self.segments.pop(freed, None)
+            self.uplinks.set_networks(self.segments.values())
         return known or record is not None
 
     def _park(self, port_id: str, state: str, reason: str) -> None:

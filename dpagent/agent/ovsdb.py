@@ -39,7 +39,7 @@ def vif_from_row(row: Any) -> Vif | None:
                ofport if isinstance(ofport, int) else -1)
 
 
-class _InterfaceEvent(event.RowEvent):
+class _InterfaceEvent(event.RowEvent):  # type: ignore[misc]  # ovsdbapp ships no types
     """Interface rows with an iface-id: created, changed (e.g. ofport assigned) or deleted."""
 
     def __init__(self, owner: Ovsdb) -> None:
@@ -59,7 +59,7 @@ class _InterfaceEvent(event.RowEvent):
             self.owner.deliver_vif(event_name, vif)
 
 
-class _WatchingIdl(connection.OvsdbIdl):
+class _WatchingIdl(connection.OvsdbIdl):  # type: ignore[misc]
     """An IDL that hands row events to a handler and notices reconnections."""
 
     def __init__(self, *args: Any, on_reconnect: Callable[[], None], **kwargs: Any) -> None:
