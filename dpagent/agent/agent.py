@@ -41,27 +41,29 @@ class ControlPlane(Protocol):
         ...
 
 
+Segment = tuple[str, str | None, int | str | None]
+"""(network_type, physical_network, segmentation_id) as the server gives them."""
+
+
 class Uplinks(Protocol):
     """Where provider networks leave br-int (see :mod:`dpagent.physnet`)."""
 
-    def uplink(self, network_type: str | None, physical_network: str | None,
-               segmentation_id: int | None) -> Uplink | None:
+    def uplink(self, network_type: str, physical_network: str | None,
+               segmentation_id: int | str | None) -> Uplink | None:
         ...
 
-    def set_networks(self, present: Iterable[tuple[str | None, str | None, int | None]]
-                     ) -> None:
-        ...
+    def set_networks(self, present: Iterable[tuple[str, str, int | str | None]]) -> None:
+        """(physical_network, network_type, segmentation_id) of the networks on this host."""
 
 
 class NoUplinks:
     """No physical networks: every network stays on this host."""
 
-    def uplink(self, network_type: str | None, physical_network: str | None,
-               segmentation_id: int | None) -> Uplink | None:
+    def uplink(self, network_type: str, physical_network: str | None,
+               segmentation_id: int | str | None) -> Uplink | None:
         return None
 
-    def set_networks(self, present: Iterable[tuple[str | None, str | None, int | None]]
-                     ) -> None:
+    def set_networks(self, present: Iterable[tuple[str, str, int | str | None]]) -> None:
         return None
 
 
@@ -104,9 +106,11 @@ class _Work:
     member_groups: set[str] = field(default_factory=set)
     resync: str | None = None
 
+    retry_reports: bool = False
+
     def __bool__(self) -> bool:
         return bool(self.ports or self.removed or self.rule_groups or self.member_groups
-                    or self.resync)
+                    or self.resync or self.retry_reports)
 
 
 class Agent:
@@ -123,12 +127,14 @@ class Agent:
         self.vlans = vlans or LocalVlans()
         self.cache = SecurityGroupCache()
         self.uplinks: Uplinks = uplinks or NoUplinks()
-        self.segments: dict[str, tuple[str | None, str | None, int | None]] = {}
-        """network id -> (network_type, physical_network, segmentation_id)"""
+        self.segments: dict[str, Segment] = {}
+        """network id -> its segment"""
         self.ports: dict[str, PortRecord] = {}
         self.admin_state_up = True
         self.synced_once = False
         self.flush_on_first_sync = False
+        self._unreported_up: set[str] = set()
+        self._unreported_down: set[str] = set()
         """drop_flows_on_start: replace every dpagent flow at the first sync, even right ones."""
         self.last_sync: float | None = None
         self._on_first_sync = on_first_sync
@@ -259,12 +265,19 @@ class Agent:
         self._mark(merge)
 
     def _process(self, work: _Work) -> None:
+        if work.retry_reports:
+            self._report(up=[], down=[])
         if work.resync:
             self._full_sync(work.resync)
             return
-        changed = Changed()
         if work.removed:
-            changed.merge(self._unwire(work.removed))
+            # No control plane needed to unwire: do it first, so it cannot be held up.
+            gone: list[str] = []
+            removed = self._unwire(work.removed, gone)
+            if removed:
+                self.dataplane.update(self.cache.model(), removed)
+            self._report(up=[], down=gone)  # only once their flows are gone
+        changed = Changed()
         if work.ports:
             changed.merge(self._wire(work.ports))
         if work.rule_groups:
@@ -324,13 +337,13 @@ class Agent:
             record = self.ports[port_id]
             vlan = self.vlans.acquire(str(entry["network_id"]), port_id)
             record.network_id = str(entry["network_id"])
-            segment = (entry.get("network_type"), entry.get("physical_network"),
-                       entry.get("segmentation_id"))
+            segment: Segment = (str(entry.get("network_type") or ""),
+                                entry.get("physical_network"), entry.get("segmentation_id"))
             if self.segments.get(record.network_id) != segment or vlan not in self.cache.networks:
                 self.segments[record.network_id] = segment
                 self.cache.networks[vlan] = Network(record.network_id, vlan,
                                                     self.uplinks.uplink(*segment))
-                self.uplinks.set_networks(self.segments.values())
+                self._announce_networks()
             self.switch.set_port_vlan(record.vif.name, vlan, {
                 "net_uuid": record.network_id, "tag": str(vlan),
                 "network_type": str(entry.get("network_type") or ""),
@@ -361,16 +374,14 @@ class Agent:
         info = self._call(self.control_plane.security_group_info, ports)
         return self.cache.ingest(info, local)
 
-    def _unwire(self, port_ids: set[str]) -> Changed:
+    def _unwire(self, port_ids: set[str], gone: list[str]) -> Changed:
+        """Forget removed VIFs; ``gone`` collects those to report down after the update."""
         changed = Changed()
-        gone = []
         for port_id in sorted(port_ids):
             if self._forget(port_id):
                 changed.ports.add(port_id)
                 gone.append(port_id)
         self.cache.forget_unused()
-        if gone:
-            self._report(up=[], down=gone)
         return changed
 
     def _forget(self, port_id: str) -> bool:
@@ -381,8 +392,12 @@ class Agent:
             for vlan in [v for v, n in self.cache.networks.items() if n.network_id == freed]:
                 del self.cache.networks[vlan]
             self.segments.pop(freed, None)
-            self.uplinks.set_networks(self.segments.values())
+            self._announce_networks()
         return known or record is not None
+
+    def _announce_networks(self) -> None:
+        self.uplinks.set_networks([(physnet, kind, seg) for kind, physnet, seg
+                                   in self.segments.values() if physnet])
 
     def _park(self, port_id: str, state: str, reason: str) -> None:
         record = self.ports[port_id]
@@ -420,8 +435,18 @@ class Agent:
             self._mark(lambda w: w.ports.update(retry))
 
     def _report(self, up: list[str], down: list[str]) -> None:
-        if up or down:
+        """Tell the server; if it is away, keep the news and retry with the next work."""
+        up = sorted(self._unreported_up.union(up) - set(down))
+        down = sorted(self._unreported_down.union(down) - set(up))
+        if not (up or down):
+            return
+        try:
             self._call(self.control_plane.update_device_list, up, down)
+        except ControlPlaneUnavailable:
+            self._unreported_up, self._unreported_down = set(up), set(down)
+            self._mark(lambda w: setattr(w, "retry_reports", True))
+            raise
+        self._unreported_up, self._unreported_down = set(), set()
 
     def _call(self, method: Callable[..., Any], *args: Any) -> Any:
         try:
