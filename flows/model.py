@@ -59,6 +59,9 @@ class Rule:
     remote: Remote
     stateful: bool
     origin: str
+    matches_nothing: bool = False
+    """A port range the switch cannot match (dccp, udplite): the rule allows nothing, but it
+    still says whether its group is stateful."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ def normalize(rules: Iterable[Rule], direction: Direction) -> tuple[Atom, ...]:
     """Merge and prune the rules of one direction; deterministic order."""
     merged: dict[tuple[Any, ...], tuple[list[tuple[int, int]] | None, list[str]]] = {}
     for rule in rules:
-        if rule.direction is not direction:
+        if rule.direction is not direction or rule.matches_nothing:
             continue
         key = (rule.ethertype, rule.protocol, rule.icmp_type, rule.icmp_code, rule.src_ports,
                rule.remote)

@@ -95,11 +95,10 @@ def parse_groups(raw: Mapping[str, Any], warnings: list[str],
                     parsed_rule = parse_rule(rule, origin)
                 except InputError as exc:
                     raise InputError(f"{origin} {_describe(rule)}: {exc}") from None
-                if parsed_rule is None:
+                if parsed_rule.matches_nothing:
                     warnings.append(f"{origin} {_describe(rule)} matches nothing: the switch "
                                     "cannot match ports of this protocol")
-                else:
-                    parsed.append(parsed_rule)
+                parsed.append(parsed_rule)
         except InputError as exc:
             errors[sg_id] = str(exc)
             continue
@@ -113,8 +112,8 @@ def _describe(rule: Any) -> str:
     return "(" + ", ".join(f"{k}={rule[k]}" for k in sorted(rule)) + ")"
 
 
-def parse_rule(raw: Any, origin: str) -> Rule | None:
-    """Validate one rule; None when it can match nothing on this switch."""
+def parse_rule(raw: Any, origin: str) -> Rule:
+    """Validate one rule (see ``Rule.matches_nothing`` for rules the switch cannot express)."""
     if not isinstance(raw, Mapping):
         raise InputError("a rule must be an object")
     unknown = set(raw) - KNOWN_RULE_KEYS
@@ -145,7 +144,10 @@ def parse_rule(raw: Any, origin: str) -> Rule | None:
         if protocol is None:
             raise InputError("a port range needs a protocol")
         if protocol in protocols.UNMATCHABLE_PORT_PROTOCOLS:
-            return None
+            return Rule(direction=direction, ethertype=ethertype, protocol=protocol,
+                        dst_ports=dst_ports, src_ports=src_ports, icmp_type=None,
+                        icmp_code=None, remote=_remote(raw, direction, ethertype),
+                        stateful=stateful, origin=origin, matches_nothing=True)
         if protocol not in protocols.PORT_PROTOCOLS:
             raise InputError(f"protocol {protocol} has no ports")
     return Rule(direction=direction, ethertype=ethertype, protocol=protocol,

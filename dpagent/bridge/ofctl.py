@@ -62,6 +62,11 @@ class OfctlTransport:
             raise SwitchError(error)
         raise BundleRejected(error or f"ovs-ofctl exited {result.returncode}")
 
+    def configure_switch(self) -> None:
+        result = self._ofctl("set-frags", self.bridge, "nx-match")
+        if result.returncode != 0:
+            raise SwitchError(result.stderr.strip() or "set-frags failed")
+
     def dump(self, cookie: int, mask: int) -> list[InstalledFlow]:
         result = self._ofctl("--no-stats", "dump-flows", self.bridge,
                              f"cookie={cookie:#x}/{mask:#x}")

@@ -101,6 +101,7 @@ class BridgeProgrammer:
 
         ``flush`` replaces every dpagent flow even if already right (``drop_flows_on_start``).
         """
+        self.transport.configure_switch()
         report = self._commit(full=True, flush=flush)
         if report.flow_mods or report.rejected:
             LOG.info("reconcile (%s): %d flows added, %d removed, %d owners rejected in %.3f s",

@@ -75,3 +75,8 @@ class FlowTransport(Protocol):
 
     def dump(self, cookie: int, mask: int) -> list[InstalledFlow]:
         """Every flow whose cookie matches ``cookie``/``mask``, in any table."""
+
+    def configure_switch(self) -> None:
+        """Settings the flows rely on: IP fragments handled "nx-match", so a first fragment
+        keeps its ports (the default zeroes them, and a stateless port rule would drop it).
+        Not kept by OVS across an ovs-vswitchd restart, hence set on every reconcile."""

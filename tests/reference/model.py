@@ -182,7 +182,9 @@ def decode_rule(rule: Mapping[str, Any], origin: str) -> RefRule:
     elif protocol in PORT_PROTOCOLS or protocol in UNMATCHABLE_PORT_PROTOCOLS:
         dst_ports = _range(port_min, port_max, "port_range")
         src_ports = _range(src_min, src_max, "source_port_range")
-        matches_nothing = protocol in UNMATCHABLE_PORT_PROTOCOLS and has_ranges
+        # a full range restricts nothing, so only a real range on these matches nothing
+        matches_nothing = protocol in UNMATCHABLE_PORT_PROTOCOLS and (
+            dst_ports is not None or src_ports is not None)
     elif has_ranges:
         raise InputError(f"a port range on protocol {protocol}, which has no ports")
     prefix_key = "source_ip_prefix" if direction == "ingress" else "dest_ip_prefix"
@@ -215,8 +217,11 @@ def _protocol(value: Any, ethertype: str) -> int | None:
 
 
 def _range(low: int | None, high: int | None, name: str) -> tuple[int, int] | None:
-    """[min, max] or None for any port: max absent = min, min absent = any, 0/1-65535 = any."""
+    """[min, max] or None for any port: max absent = min, both absent = any, 0/1-65535 = any;
+    a max without its min is an input error."""
     if low is None:
+        if high is not None:
+            raise InputError(f"{name}_max without {name}_min")
         return None
     high = low if high is None else high
     if low > high:

@@ -105,6 +105,12 @@ def barrier_request(xid: int) -> bytes:
     return message(ofp.MsgType.BARRIER_REQUEST, xid)
 
 
+def set_config_fragments_nx_match(xid: int) -> bytes:
+    """OFPT_SET_CONFIG: fragment handling "nx-match" (see ``ovs-ofctl set-frags``)."""
+    return message(ofp.MsgType.SET_CONFIG, xid,
+                   struct.pack("!HH", ofp.OFPC_FRAG_NX_MATCH, ofp.OFPCML_NO_BUFFER))
+
+
 # -- flow-mods -------------------------------------------------------------------------------
 
 

@@ -126,8 +126,6 @@ class Connection:
         sock = self._require()
         source = iter(messages)
         pending = memoryview(b"")
-        poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLOUT)
         while True:
             if not pending:
                 pending = memoryview(self._next_batch(source))
@@ -140,13 +138,12 @@ class Connection:
                 pass
             except OSError as exc:
                 raise self._lost(exc) from exc
-            events = poller.poll(self.timeout * 1000)
-            if not events:
+            readable, writable, broken = select.select([sock], [sock], [sock], self.timeout)
+            if not (readable or writable or broken):
                 # Part of a message may be written: the stream cannot be resumed.
                 self.close()
                 raise SwitchError(f"{self.path}: switch stopped reading for {self.timeout} s")
-            if any(event & (select.POLLIN | select.POLLHUP | select.POLLERR)
-                   for _, event in events):
+            if readable or broken:
                 self._read_available()
 
     def _next_batch(self, source: Iterable[bytes]) -> bytes:
@@ -171,9 +168,8 @@ class Connection:
             deadline = time.monotonic() + self.timeout
         while not self._inbox:
             remaining = deadline - time.monotonic()
-            poller = select.poll()
-            poller.register(self._require(), select.POLLIN)
-            if remaining <= 0 or not poller.poll(remaining * 1000):
+            # select(), not poll(): eventlet's monkey-patched select module has no poll.
+            if remaining <= 0 or not select.select([self._require()], [], [], remaining)[0]:
                 self.close()
                 raise SwitchError(f"{self.path}: no answer from the switch in time")
             self._read_available()

@@ -23,6 +23,7 @@ class MsgType(enum.IntEnum):
     ECHO_REQUEST = 2
     ECHO_REPLY = 3
     EXPERIMENTER = 4
+    SET_CONFIG = 9
     FLOW_MOD = 14
     MULTIPART_REQUEST = 18
     MULTIPART_REPLY = 19
@@ -31,6 +32,11 @@ class MsgType(enum.IntEnum):
     BUNDLE_CONTROL = 33
     BUNDLE_ADD_MESSAGE = 34
 
+
+OFPC_FRAG_NX_MATCH = 3
+"""Switch config flag (Nicira): IP fragments keep their L4 fields for matching; first
+fragments carry ports, later ones match ``nw_frag=later`` with ports 0."""
+OFPCML_NO_BUFFER = 0xFFFF
 
 OFPHET_VERSIONBITMAP = 1
 """Hello element carrying the bitmap of versions the sender speaks."""

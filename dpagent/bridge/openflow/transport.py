@@ -66,6 +66,19 @@ class OpenFlowTransport:
         with self.connection.lock:
             return self._with_reconnect(lambda: self._dump(cookie, mask))
 
+    def configure_switch(self) -> None:
+        with self.connection.lock:
+            self._with_reconnect(self._configure)
+
+    def _configure(self) -> None:
+        conn = self.connection
+        config_xid, barrier_xid = conn.next_xid(), conn.next_xid()
+        conn.send([codec.set_config_fragments_nx_match(config_xid),
+                   codec.barrier_request(barrier_xid)])
+        errors = self._wait_for(barrier_xid, {config_xid})
+        if errors:
+            raise SwitchError("switch configuration refused: " + errors[0].describe())
+
     # -- internals -------------------------------------------------------------------------
 
     def _with_reconnect(self, exchange: Callable[[], _T]) -> _T:

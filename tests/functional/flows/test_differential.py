@@ -58,6 +58,9 @@ class TracingBridge:
             sandbox.add_port(name, f"d{tag}p{ofport}", type="internal", ofport_request=ofport)
         self._dp_to_ofport = parse_dpif_show(sandbox.appctl("dpif/show"), name)
         assert {*VM_OFPORTS, *UPLINK_OFPORTS} <= set(self._dp_to_ofport.values())
+        # br-int's fragment handling, as the bridge programmer sets it (first fragments keep
+        # their ports)
+        sandbox.ofctl("set-frags", name, "nx-match")
 
     def load(self, flow_lines: list[str]) -> None:
         self.sandbox.replace_flows(self.name, "\n".join(flow_lines) + "\n")

@@ -131,6 +131,8 @@ CASES = {
     "stateless dns in from elsewhere": (ingress(B, "udp", "10.1.0.1", "10.0.0.11", ",tp_dst=53"), None, None),
     "stateless reply without rule": (ingress(B, "udp", "10.0.0.1", "10.0.0.11", ",tp_src=53,tp_dst=5000"), None, None),
     "stateless later fragment of allowed flow": (ingress(B, "udp", "10.0.0.1", "10.0.0.11", ",nw_frag=later"), None, B),
+    "stateless first fragment of allowed flow": (ingress(B, "udp", "10.0.0.1", "10.0.0.11", ",tp_dst=53,nw_frag=first"), None, B),
+    "stateless first fragment to another port": (ingress(B, "udp", "10.0.0.1", "10.0.0.11", ",tp_dst=54,nw_frag=first"), None, None),
     "stateless later fragment from elsewhere": (ingress(B, "udp", "10.1.0.1", "10.0.0.11", ",nw_frag=later"), None, None),
     "stateless egress dns": (egress(B, "udp", "10.0.0.11", "8.8.8.8", ",tp_dst=53"), None, UPLINK),
     "stateless egress other": (egress(B, "udp", "10.0.0.11", "8.8.8.8", ",tp_dst=54"), None, None),
@@ -190,6 +192,7 @@ def loaded_bridge(ovs_sandbox):
         result = compile_sg_info(HOST)
         assert not result.errors, result.errors
         ovs_sandbox.replace_flows(name, "\n".join(result.flow_lines()) + "\n")
+        ovs_sandbox.ofctl("set-frags", name, "nx-match")  # as the bridge programmer sets it
         yield name
     finally:
         ovs_sandbox.del_bridge(name)

@@ -139,7 +139,6 @@ CASES = {
     "tcp other port": ([r(protocol="tcp", port_range_min=80, port_range_max=80)],
                        into(**tcp(81)), False),
     "max absent = min": ([r(protocol="tcp", port_range_min=80)], into(**tcp(81)), False),
-    "min absent = any": ([r(protocol="tcp", port_range_max=80)], into(**tcp(81)), True),
     "1-65535 covers port 0": ([r(protocol="udp", port_range_min=1, port_range_max=65535)],
                               into(**udp(5, 0)), True),
     "range edges": ([r(protocol="6", port_range_min=100, port_range_max=200)],
@@ -155,6 +154,8 @@ CASES = {
     "dccp with ports matches nothing": ([r(protocol="dccp", port_range_min=9)],
                                         into(ip_proto=33, l4_dst=9), False),
     "dccp without ports": ([r(protocol="dccp")], into(ip_proto=33), True),
+    "dccp full range is any port": ([r(protocol="dccp", port_range_min=1,
+                                       port_range_max=65535)], into(ip_proto=33), True),
     "protocol number string": ([r(protocol="47")], into(ip_proto=47), True),
     "protocol name": ([r(protocol="vrrp")], into(ip_proto=112), True),
     "icmp any": ([r(protocol="icmp")], into(ip_proto=1, icmp_type=8, icmp_code=0), True),
@@ -269,6 +270,9 @@ BAD = {
     "direction": [r(direction="sideways")],
     "ethertype": [r(ethertype="IPX")],
     "mixed statefulness": [r(protocol="tcp"), r(protocol="udp", stateful=False)],
+    "max without min": [r(protocol="tcp", port_range_max=80)],
+    "mixed, stateful side matching nothing": [r(protocol="dccp", port_range_min=5),
+                                              r(protocol="udp", stateful=False)],
 }
 
 
