@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from flows import compile_sg_info  # noqa: E402
+from flows.compiler import HostCompiler  # noqa: E402
 from flows.diff import diff  # noqa: E402
 from flows.offline import with_local_facts  # noqa: E402
+from flows.parse import parse_host  # noqa: E402
 
 GEN_CANDIDATES = [ROOT.parent / "shared" / "workloads" / "gen.py",
                   ROOT / ".." / "shared" / "workloads" / "gen.py"]
@@ -76,6 +78,8 @@ def churn(out_dir: Path, preset: str) -> list[dict]:
     info = load(out_dir, preset)
     steps = json.loads((out_dir / f"{preset}.churn.json").read_text())
     before = compile_sg_info(info).flows()
+    incremental = HostCompiler()
+    incremental.compile(parse_host(info))
     rows = []
     for step in steps["steps"]:
         for group, by_family in step.get("add", {}).items():
@@ -87,13 +91,18 @@ def churn(out_dir: Path, preset: str) -> list[dict]:
                 members = info["sg_member_ips"][group][family]
                 info["sg_member_ips"][group][family] = [m for m in members
                                                         if tuple(m) not in gone]
+        model = parse_host(info)
+        start = time.perf_counter()
+        changes = incremental.update(model, members=step["security_groups"])
+        update_s = time.perf_counter() - start
         start = time.perf_counter()
         after = compile_sg_info(info).flows()
         recompile = time.perf_counter() - start
         change = diff(before, after)
+        assert len(changes) == change.flow_mods, (changes, change)
         rows.append({"preset": preset, "step": step["name"], "flow_mods": change.flow_mods,
                      "ports_referencing_group": steps.get("ports_referencing_group"),
-                     "full_recompile_s": recompile})
+                     "full_recompile_s": recompile, "update_ms": update_s * 1000})
         before = after
     return rows
 
@@ -159,8 +168,9 @@ def main() -> int:
         for preset in presets:
             for row in churn(out_dir, preset):
                 print(f"  {row['preset']:8} {row['step']:24} flow-mods {row['flow_mods']:>3} "
-                      f"(group used by {row['ports_referencing_group']} local ports; full "
-                      f"recompile {row['full_recompile_s']:.2f} s)")
+                      f"(group used by {row['ports_referencing_group']} local ports; "
+                      f"incremental update {row['update_ms']:.2f} ms; full recompile "
+                      f"{row['full_recompile_s']:.2f} s)")
     print("\nneutron's bad cases:")
     for name, value, goal in neutron_cases():
         print(f"  {name}: {value}   ({goal})")

@@ -7,7 +7,6 @@ rules, remote groups' members) so that the compiler recomputes only that.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +52,7 @@ class SecurityGroupCache:
         changed = Changed()
         for sg_id, rules in (reply.get("security_groups") or {}).items():
             if self._raw_groups.get(sg_id) != rules:
-                self._raw_groups[sg_id] = copy.deepcopy(rules)
+                self._raw_groups[sg_id] = rules  # replies are fresh objects: no copy needed
                 groups, errors = parse_groups({sg_id: rules}, self._warnings)
                 self._groups.pop(sg_id, None)
                 self._group_errors.pop(sg_id, None)
@@ -62,7 +61,7 @@ class SecurityGroupCache:
                 changed.groups.add(sg_id)
         for group_id, by_family in (reply.get("sg_member_ips") or {}).items():
             if self._raw_members.get(group_id) != by_family:
-                self._raw_members[group_id] = copy.deepcopy(by_family)
+                self._raw_members[group_id] = by_family
                 self._members.update(parse_members({group_id: by_family}, self._warnings))
                 changed.members.add(group_id)
         for port_id, device in (reply.get("devices") or {}).items():
@@ -75,7 +74,7 @@ class SecurityGroupCache:
         return changed
 
     def set_device(self, port_id: str, device: Any) -> None:
-        self._devices[port_id] = copy.deepcopy(device)
+        self._devices[port_id] = device
         self._ports.pop(port_id, None)
         self._port_errors.pop(port_id, None)
         try:
