@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import socket
+
 from oslo_config import cfg
 
 GROUP = "agent"
 
 AGENT_OPTS = [
+    cfg.StrOpt(
+        "host",
+        default=socket.gethostname(),
+        sample_default="<the host name>",
+        help="Name of this host as the control plane knows it: the agent reports its state "
+        "under it, receives its notifications under it and asks for the ports bound to it. "
+        "It must equal the host nova (or whatever plugs the VMs) sets as the ports' "
+        "binding:host_id, i.e. neutron's [DEFAULT] host on this compute node.",
+    ),
     cfg.IntOpt(
         "report_interval",
         default=30,

@@ -1,0 +1,72 @@
+"""The agent's listeners: one oslo.messaging RPC server per notification topic.
+
+An RPC server listens on one topic, so each topic of :data:`~dpagent.rpc.notifications.
+CONSUMED` gets its own, with ``Target(topic, server=host, fanout=True)`` as neutron's
+agents use (oslo.messaging's rabbit driver then consumes ``<topic>``, ``<topic>.<host>``
+and the ``<topic>_fanout`` exchange alike).  Each server dispatches with a pool of ONE
+worker thread, so messages of a topic reach the handler in the order the server sent
+them -- an admin-down ``port_update`` followed by an admin-up one is never seen the other
+way round -- which is also why handlers must return quickly.
+
+Fanout queues are not durable: casts sent while the agent is disconnected from the broker
+are lost.  After any outage, the agent core should resync (the heartbeat's ``revived``
+reply is the usual trigger).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import oslo_messaging
+
+from dpagent.rpc.notifications import CONSUMED, AgentNotifications, NotificationStats
+from dpagent.rpc.transport import rpc_server, stop_servers
+
+LOG = logging.getLogger(__name__)
+
+
+class NotificationConsumers:
+    """Start and stop the consumers of every topic the agent listens to."""
+
+    def __init__(self, transport: oslo_messaging.Transport, host: str,
+                 handler: AgentNotifications, *, topics: list[str] | None = None) -> None:
+        self.transport = transport
+        self.host = host
+        self.handler = handler
+        self.stats = NotificationStats()
+        self.topics = list(CONSUMED) if topics is None else topics
+        self._servers: list[oslo_messaging.MessageHandlingServer] = []
+
+    def start(self) -> None:
+        """Declare the queues and start consuming; returns once every consumer listens.
+
+        Blocks while the broker is unreachable: oslo.messaging opens listening connections
+        with unbounded retries.  Start the heartbeat independently of this.
+        """
+        if self._servers:
+            return
+        try:
+            for topic in self.topics:
+                endpoint_cls, fanout = CONSUMED[topic]
+                target = oslo_messaging.Target(topic=topic, server=self.host, fanout=fanout)
+                server = rpc_server(self.transport, target,
+                                    [endpoint_cls(self.handler, self.stats)])
+                server.start(override_pool_size=1)
+                self._servers.append(server)
+        except BaseException:
+            self.stop()
+            raise
+        LOG.info("consuming %s for host %s", ", ".join(self.topics), self.host)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop consuming and wait (at most ``timeout`` s) for messages being handled.
+
+        True if every consumer stopped in time.  An idle consumer notices only at the end
+        of its current poll, up to 5 s (oslo.messaging's rabbit listener).
+        """
+        servers, self._servers = self._servers, []
+        return stop_servers(servers, timeout)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._servers)

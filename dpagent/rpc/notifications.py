@@ -1,0 +1,232 @@
+"""The server's casts to the agent: validated, then handed to an :class:`AgentNotifications`.
+
+neutron-server 29 still sends the legacy ML2 fanouts (CONTRACT.md section 2.1), and they
+are all an agent that pulls details needs.  Each endpoint method here
+
+* checks its keyword arguments (required keys, types, ids) and, on any problem, logs the
+  offending field with the request id and drops the message -- it never raises into
+  oslo.messaging, whose only reaction would be a traceback in the log;
+* logs unknown keyword arguments and ignores them (a later minor version may add optional
+  arguments; the endpoint's version caps what the server may send);
+* calls the handler, and logs (never propagates) whatever the handler raises.
+
+Handlers run on the consumer's thread, one message at a time per topic (see
+:mod:`dpagent.rpc.consumers`), so a handler must return quickly: the agent core only
+*marks* work (ports or groups dirty, resync wanted) and its worker thread does the rest.
+Order is kept within a topic, not across topics -- handlers must not rely on, say, a
+``port_update`` arriving before the ``security_groups_member_updated`` of the same change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import oslo_messaging
+
+from dpagent.rpc import topics
+from dpagent.rpc.api_objects import check_network, check_port
+from dpagent.rpc.validation import (
+    PayloadError,
+    expect_bool,
+    expect_ids,
+    expect_mapping,
+    expect_optional_int,
+    expect_optional_str,
+    expect_str,
+    require,
+    unknown_keys,
+)
+
+LOG = logging.getLogger(__name__)
+
+
+class AgentNotifications(Protocol):
+    """What the agent core does with the server's notifications.  Must not block long."""
+
+    def on_security_groups_rule_updated(self, sg_ids: list[str]) -> None:
+        """Rules of these groups changed: refetch the group info of ports using them."""
+
+    def on_security_groups_member_updated(self, sg_ids: list[str]) -> None:
+        """Membership of these groups changed: refetch remote-group members."""
+
+    def on_port_update(self, port: dict[str, Any], network_type: str | None,
+                       segmentation_id: int | None, physical_network: str | None) -> None:
+        """A port changed (bound, admin state, groups, address pairs) -- maybe not ours."""
+
+    def on_port_delete(self, port_id: str) -> None:
+        """A port was deleted (maybe not ours)."""
+
+    def on_network_update(self, network: dict[str, Any]) -> None:
+        """A network changed (name, MTU, ...)."""
+
+    def on_network_delete(self, network_id: str) -> None:
+        """A network was deleted."""
+
+    def on_agent_updated(self, admin_state_up: bool) -> None:
+        """The operator set this agent's administrative state."""
+
+
+class NotificationStats:
+    """Counts per method of delivered and dropped messages, for a status page."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.delivered: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self.handler_errors: Counter[str] = Counter()
+
+    def count(self, table: Counter[str], method: str) -> None:
+        with self._lock:
+            table[method] += 1
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {"delivered": dict(self.delivered), "dropped": dict(self.dropped),
+                    "handler_errors": dict(self.handler_errors)}
+
+
+# -- payloads -----------------------------------------------------------------------------------
+
+def _kwargs(kwargs: Mapping[str, Any], method: str, known: tuple[str, ...]) -> None:
+    for key in known:
+        require(kwargs, key, "")
+    extra = unknown_keys(kwargs, frozenset(known))
+    if extra:
+        LOG.warning("%s: ignoring unknown argument(s) %s", method, ", ".join(extra))
+
+
+def parse_security_groups(kwargs: Mapping[str, Any], method: str) -> tuple[list[str]]:
+    _kwargs(kwargs, method, ("security_groups",))
+    return (expect_ids(kwargs["security_groups"], "security_groups"),)
+
+
+def parse_port_update(kwargs: Mapping[str, Any], method: str
+                      ) -> tuple[dict[str, Any], str | None, int | None, str | None]:
+    _kwargs(kwargs, method, ("port", "network_type", "segmentation_id", "physical_network"))
+    return (check_port(kwargs["port"]),
+            expect_optional_str(kwargs["network_type"], "network_type"),
+            expect_optional_int(kwargs["segmentation_id"], "segmentation_id", low=0),
+            expect_optional_str(kwargs["physical_network"], "physical_network"))
+
+
+def parse_port_delete(kwargs: Mapping[str, Any], method: str) -> tuple[str]:
+    _kwargs(kwargs, method, ("port_id",))
+    return (expect_str(kwargs["port_id"], "port_id"),)
+
+
+def parse_network_update(kwargs: Mapping[str, Any], method: str) -> tuple[dict[str, Any]]:
+    _kwargs(kwargs, method, ("network",))
+    return (check_network(kwargs["network"]),)
+
+
+def parse_network_delete(kwargs: Mapping[str, Any], method: str) -> tuple[str]:
+    _kwargs(kwargs, method, ("network_id",))
+    return (expect_str(kwargs["network_id"], "network_id"),)
+
+
+def parse_agent_updated(kwargs: Mapping[str, Any], method: str) -> tuple[bool]:
+    _kwargs(kwargs, method, ("payload",))
+    payload = expect_mapping(kwargs["payload"], "payload")
+    up = expect_bool(require(payload, "admin_state_up", "payload"), "payload.admin_state_up")
+    extra = unknown_keys(payload, frozenset({"admin_state_up"}))
+    if extra:
+        LOG.warning("%s: ignoring unknown payload field(s) %s", method, ", ".join(extra))
+    return (up,)
+
+
+# -- endpoints -------------------------------------------------------------------------------------
+
+class _Endpoint:
+    """Validate, then deliver; never raise into oslo.messaging."""
+
+    target: oslo_messaging.Target
+
+    def __init__(self, handler: AgentNotifications, stats: NotificationStats | None = None
+                 ) -> None:
+        self.handler = handler
+        self.stats = stats or NotificationStats()
+
+    def _handle(self, ctxt: Any, method: str, kwargs: Mapping[str, Any],
+                parse: Callable[[Mapping[str, Any], str], tuple[Any, ...]],
+                deliver: Callable[..., None]) -> None:
+        request = ctxt.get("request_id") if isinstance(ctxt, Mapping) else None
+        try:
+            args = parse(kwargs, method)
+        except PayloadError as exc:
+            LOG.warning("dropped %s (request %s): invalid field %s: %s", method, request,
+                        exc.field, exc.problem)
+            self.stats.count(self.stats.dropped, method)
+            return
+        self.stats.count(self.stats.delivered, method)
+        try:
+            deliver(*args)
+        except Exception:  # noqa: BLE001 - a handler bug must not kill the consumer
+            LOG.exception("handler of %s (request %s) failed", method, request)
+            self.stats.count(self.stats.handler_errors, method)
+
+
+class SecurityGroupUpdateEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.SECURITY_GROUP_UPDATE_VERSION)
+
+    def security_groups_rule_updated(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "security_groups_rule_updated", kwargs, parse_security_groups,
+                     self.handler.on_security_groups_rule_updated)
+
+    def security_groups_member_updated(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "security_groups_member_updated", kwargs, parse_security_groups,
+                     self.handler.on_security_groups_member_updated)
+
+
+class PortUpdateEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
+
+    def port_update(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "port_update", kwargs, parse_port_update, self.handler.on_port_update)
+
+
+class PortDeleteEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
+
+    def port_delete(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "port_delete", kwargs, parse_port_delete, self.handler.on_port_delete)
+
+
+class NetworkUpdateEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
+
+    def network_update(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "network_update", kwargs, parse_network_update,
+                     self.handler.on_network_update)
+
+
+class NetworkDeleteEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
+
+    def network_delete(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "network_delete", kwargs, parse_network_delete,
+                     self.handler.on_network_delete)
+
+
+class AgentEndpoint(_Endpoint):
+    """dpagent's own topic: ``agent_updated(payload={'admin_state_up': bool})``."""
+
+    target = oslo_messaging.Target(version=topics.AGENT_VERSION)
+
+    def agent_updated(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "agent_updated", kwargs, parse_agent_updated,
+                     self.handler.on_agent_updated)
+
+
+# topic -> (endpoint class, fanout): what the agent consumes
+CONSUMED: dict[str, tuple[type[_Endpoint], bool]] = {
+    topics.SECURITY_GROUP_UPDATE: (SecurityGroupUpdateEndpoint, True),
+    topics.PORT_UPDATE: (PortUpdateEndpoint, True),
+    topics.PORT_DELETE: (PortDeleteEndpoint, True),
+    topics.NETWORK_UPDATE: (NetworkUpdateEndpoint, True),
+    topics.NETWORK_DELETE: (NetworkDeleteEndpoint, True),
+    topics.AGENT: (AgentEndpoint, False),
+}

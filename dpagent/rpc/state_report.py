@@ -1,0 +1,270 @@
+"""The heartbeat: ``report_state`` every ``report_interval`` seconds, on its own thread.
+
+The server binds ports only to agents whose last report is younger than its
+``agent_down_time`` (75 s), so the heartbeat must keep going whatever else the agent is
+doing -- hence its own thread, and a timeout no longer than the interval.
+
+What the reply means (CONTRACT.md 1.1, DESIGN.md 2):
+
+* ``'alive'`` -- nothing to do.
+* ``'revived'`` -- the server had considered the agent dead: it may have missed
+  notifications, so the agent must resync everything (``on_resync('revived')``).
+* ``'new'`` -- the server created the agent record.  Expected on the very first report
+  of a new host; if this reporter had already been answered before, the record was
+  deleted while the agent was alive (``DELETE /v2.0/agents/<id>``): resync too
+  (``on_resync('new')``).  neutron's own agent resyncs only on ``'revived'``.
+* a success after the broker was unreachable (a report could not even be published):
+  casts to this agent were lost meanwhile -- fanout queues do not survive a broker
+  restart -- so resync (``on_resync('reconnected')``).  Only a failure to *publish*
+  counts: a merely slow server (timeouts) does not trigger it, so an overloaded server
+  is not hit by every agent's full resync at once.  Pass ``resync_on_reconnect=False``
+  to get neutron's behaviour.  A broker restart that falls between two reports goes
+  unnoticed here: oslo.messaging tells nobody when a consumer reconnects.
+* ``None`` -- the server dropped the report (its ``time`` predates the server's start):
+  counted as a failure and retried soon.
+
+While the server or broker is unreachable the reporter retries with exponential backoff
+(1 s, 2 s, 4 s... capped at the interval), never raises, and keeps its last good result;
+:meth:`StateReporter.status` exposes result, times and last error for a status page.
+With the broker down an attempt can take longer than the timeout: oslo.messaging's
+publisher waits for the pooled connection, whose heartbeat thread holds it while it
+reconnects (measured: about 6 s per attempt with the default rabbit retry settings).
+``start_flag`` and ``resource_versions`` are sent until a report succeeds, as neutron's
+agent does.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import oslo_messaging
+from oslo_config import cfg
+
+from dpagent.rpc import topics
+from dpagent.rpc.errors import BrokerUnreachable, ControlPlaneError, InvalidReply
+from dpagent.rpc.transport import call, rpc_client
+
+LOG = logging.getLogger(__name__)
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"  # neutron's ISO8601_TIME_FORMAT, UTC
+REPLIES = ("new", "alive", "revived")
+
+ResyncCallback = Callable[[str], None]
+"""Called with ``'revived'``, ``'new'`` or ``'reconnected'`` when the agent must resync
+everything; runs on the reporter's thread, so it must only mark the work."""
+
+StateCallback = Callable[[], Mapping[str, Any]]
+"""Returns extra ``configurations`` for the next report (e.g. ``devices``,
+``admin_state_up``); its keys override the reporter's own."""
+
+
+@dataclass(frozen=True)
+class ReportStatus:
+    """A snapshot of the heartbeat for a status page (times are ``time.time()``)."""
+
+    last_result: str | None  # last reply of the server ('new', 'alive', 'revived')
+    last_success: float | None
+    last_attempt: float | None
+    last_error: str | None  # why the last attempt failed; None if it succeeded
+    consecutive_failures: int
+    registered: bool  # the server has answered this reporter at least once
+    reports: int  # successful reports
+
+
+def agent_configurations(conf: cfg.ConfigOpts) -> dict[str, Any]:
+    """The ``configurations`` neutron reads from an OVS agent, from dpagent's options.
+
+    neutron's ML2 openvswitch driver needs ``bridge_mappings`` to bind VLAN/flat ports and
+    turns ``integration_bridge``, ``datapath_type`` and ``ovs_hybrid_plug`` into the
+    port's ``vif_details``.  ``devices`` and ``admin_state_up`` are placeholders the agent
+    core overrides through the state callback.
+    """
+    firewall = (conf.securitygroup.firewall_driver if conf.securitygroup.enable_security_group
+                else "noop")
+    return {
+        "bridge_mappings": dict(conf.ovs.bridge_mappings),
+        "integration_bridge": conf.ovs.integration_bridge,
+        "datapath_type": conf.ovs.datapath_type,
+        "ovs_hybrid_plug": False,
+        "tunnel_types": [],
+        "tunneling_ip": None,
+        "l2_population": False,
+        "enable_distributed_routing": False,
+        "extensions": [],
+        "firewall": firewall,
+        "devices": 0,
+        "admin_state_up": True,
+    }
+
+
+def utc_timestamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
+
+
+class StateReporter:
+    """Reports the agent's state to ``q-reports-plugin`` (1.4, call) until stopped."""
+
+    def __init__(self, transport: oslo_messaging.Transport, host: str, *, interval: float,
+                 timeout: float | None = None, configurations: Mapping[str, Any] | None = None,
+                 state_callback: StateCallback | None = None,
+                 on_resync: ResyncCallback | None = None,
+                 agent_type: str = topics.AGENT_TYPE_OVS, binary: str = topics.BINARY,
+                 min_backoff: float = 1.0, resync_on_reconnect: bool = True) -> None:
+        self.host = host
+        self.interval = interval
+        self.timeout = min(timeout or interval, interval)
+        self.configurations = dict(configurations or {})
+        self.state_callback = state_callback
+        self.on_resync = on_resync
+        self.agent_type = agent_type
+        self.binary = binary
+        self.min_backoff = min_backoff
+        self.resync_on_reconnect = resync_on_reconnect
+        self._broker_lost = False
+        self._client = rpc_client(transport, topics.REPORTS, topics.REPORTS_VERSION,
+                                  self.timeout)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff = 0.0
+        self._status = ReportStatus(None, None, None, None, 0, False, 0)
+
+    @classmethod
+    def from_conf(cls, transport: oslo_messaging.Transport, conf: cfg.ConfigOpts,
+                  **kwargs: Any) -> StateReporter:
+        """Interval from ``[agent] report_interval``, timeout ``rpc_response_timeout``
+        (capped at the interval), configurations from :func:`agent_configurations`."""
+        return cls(transport, conf.agent.host, interval=conf.agent.report_interval,
+                   timeout=conf.rpc_response_timeout,
+                   configurations=agent_configurations(conf), **kwargs)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Report now, then every ``interval`` seconds, on a daemon thread."""
+        if self._thread is not None:
+            return
+        # a fresh event per run: a thread left behind by stop() (report in flight) keeps
+        # its own, already set, and can neither loop again nor call back
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(self._stopping,),
+                                        name="dpagent-state-report", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Stop reporting; True if the thread ended within ``timeout`` seconds.
+
+        A report in flight cannot be interrupted (oslo.messaging has no cancel); the
+        thread then ends when its call returns or times out, and its result is ignored.
+        """
+        self._stopping.set()
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """True while the reporting thread lives (after start, until stopped)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def status(self) -> ReportStatus:
+        with self._lock:
+            return self._status
+
+    # -- one report ---------------------------------------------------------------------------
+
+    def build_state(self) -> dict[str, Any]:
+        """The STATE of the next report (what neutron stores as the agent record)."""
+        configurations = dict(self.configurations)
+        if self.state_callback is not None:
+            try:
+                configurations.update(self.state_callback())
+            except Exception:  # noqa: BLE001 - a heartbeat without extras beats none
+                LOG.exception("state callback failed; reporting without its values")
+        state: dict[str, Any] = {
+            "binary": self.binary, "host": self.host, "topic": "N/A",
+            "agent_type": self.agent_type, "configurations": configurations,
+            "uuid": str(uuid.uuid4()),
+        }
+        if not self.status().registered:
+            state["start_flag"] = True
+            state["resource_versions"] = dict(topics.RESOURCE_VERSIONS)
+        return state
+
+    def report_once(self) -> str | None:
+        """Send one report now; the server's reply, or None if it failed (see status())."""
+        return self._attempt(self._stopping)
+
+    def _attempt(self, stopping: threading.Event) -> str | None:
+        attempt = time.time()
+        try:
+            reply = call(self._client, "report_state",
+                         agent_state={"agent_state": self.build_state()},
+                         time=utc_timestamp())
+            if reply not in REPLIES:
+                raise InvalidReply(f"report_state: unexpected reply {reply!r}"
+                                   + (" (report older than the server's start?)"
+                                      if reply is None else ""))
+        except ControlPlaneError as exc:
+            if isinstance(exc, BrokerUnreachable):
+                self._broker_lost = True
+            self._failed(attempt, str(exc))
+            return None
+        except Exception as exc:  # noqa: BLE001 - e.g. a state that does not serialise
+            LOG.exception("report_state failed")
+            self._failed(attempt, f"{type(exc).__name__}: {exc}")
+            return None
+        with self._lock:
+            previous = self._status
+            self._status = ReportStatus(reply, time.time(), attempt, None, 0, True,
+                                        previous.reports + 1)
+        if previous.consecutive_failures:
+            LOG.info("state report succeeded again after %d failure(s): %s",
+                     previous.consecutive_failures, reply)
+        broker_lost, self._broker_lost = self._broker_lost, False
+        if reply == "revived" or (reply == "new" and previous.registered):
+            LOG.warning("server replied %r to the state report: full resync", reply)
+            self._resync(reply, stopping)
+        elif broker_lost and self.resync_on_reconnect:
+            LOG.warning("the broker is reachable again; casts may have been lost: full resync")
+            self._resync("reconnected", stopping)
+        return str(reply)
+
+    def _failed(self, attempt: float, error: str) -> None:
+        with self._lock:
+            previous = self._status
+            self._status = ReportStatus(previous.last_result, previous.last_success, attempt,
+                                        error, previous.consecutive_failures + 1,
+                                        previous.registered, previous.reports)
+        log = LOG.warning if previous.consecutive_failures == 0 else LOG.debug
+        log("state report failed (%d in a row): %s", previous.consecutive_failures + 1, error)
+
+    def _resync(self, reason: str, stopping: threading.Event) -> None:
+        if self.on_resync is None or stopping.is_set():
+            return
+        try:
+            self.on_resync(reason)
+        except Exception:  # noqa: BLE001 - the heartbeat must go on
+            LOG.exception("resync callback failed")
+
+    # -- loop ---------------------------------------------------------------------------------
+
+    def _run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            started = time.monotonic()
+            if self._attempt(stopping) is not None:
+                self._backoff = 0.0
+                delay = self.interval - (time.monotonic() - started)
+            else:
+                self._backoff = min(self.interval, max(self.min_backoff, self._backoff * 2))
+                delay = self._backoff
+            stopping.wait(max(0.0, delay))

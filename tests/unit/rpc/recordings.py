@@ -1,0 +1,27 @@
+"""The recorded neutron-server 29 traffic in ./contract, as test data."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+CONTRACT = Path(__file__).parent / "contract"
+
+
+def rpc_calls() -> dict[str, dict[str, Any]]:
+    """Recorded calls by file stem (``05_get_devices_details_list_and_failed_devices``)."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted((CONTRACT / "rpc").glob("*.json"))}
+
+
+def rpc_call(prefix: str) -> dict[str, Any]:
+    """The recorded call whose file name starts with ``prefix`` (e.g. ``"10_"``)."""
+    (found,) = [c for name, c in rpc_calls().items() if name.startswith(prefix)]
+    return copy.deepcopy(found)
+
+
+def notifications() -> list[dict[str, Any]]:
+    """Every legacy cast an agent host received (topic, method, kwargs, phase)."""
+    lines = (CONTRACT / "notifications.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
