@@ -65,4 +65,5 @@ def query(path: str, timeout: float = 5.0) -> dict[str, Any]:
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
-    return json.loads(b"".join(chunks))
+    status: dict[str, Any] = json.loads(b"".join(chunks))
+    return status

@@ -1,0 +1,86 @@
+"""``dpagent``: the per-host agent daemon.
+
+    dpagent --config-file /etc/dpagent/dpagent.conf [--config-dir /etc/dpagent/dpagent.conf.d]
+
+oslo.service runs the service with the backend named by ``[agent] service_backend``: threading
+(the default; neutron itself dropped eventlet in 2026.1) or eventlet for deployments that still
+run it. The backend must be chosen before oslo.service's service module is imported, and eventlet
+must monkey-patch before anything else touches sockets or threads, hence the order in
+:func:`main`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from oslo_config import cfg
+
+from dpagent.conf.agent import register_agent_opts
+
+
+def chosen_backend(argv: list[str]) -> str:
+    """Read ``[agent] service_backend`` alone, before anything imports oslo.service (importing
+    oslo.messaging does, and would lock oslo.service to its eventlet default)."""
+    early = cfg.ConfigOpts()
+    register_agent_opts(early)
+    early(argv, project="dpagent", prog="dpagent")
+    return str(early.agent.service_backend)
+
+
+def parse_config(argv: list[str], conf: cfg.ConfigOpts, logging: Any) -> None:
+    from dpagent.conf import register_opts
+
+    register_opts(conf)
+    logging.register_options(conf)
+    conf(argv, project="dpagent", prog="dpagent")
+
+
+def select_backend(name: str) -> None:
+    from oslo_service import backend
+
+    if name == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+        backend.init_backend(backend.BackendType.EVENTLET)
+    else:
+        backend.init_backend(backend.BackendType.THREADING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        select_backend(chosen_backend(args))
+    except (cfg.Error, ValueError) as exc:
+        print(f"dpagent: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    from oslo_log import log as logging
+
+    # The program's entry point owns the global CONF: oslo.messaging registers some of its
+    # options there only. Library code below receives it as an argument.
+    conf = cfg.CONF
+    try:
+        parse_config(args, conf, logging)
+    except (cfg.Error, ValueError) as exc:
+        print(f"dpagent: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.setup(conf, "dpagent")
+    log = logging.getLogger(__name__)
+    if conf.agent.use_veth_interconnection:
+        log.error("use_veth_interconnection = true is not supported: dpagent connects br-int "
+                  "and the physical bridges with OVS patch ports (no kernel round trip, works "
+                  "with the userspace datapath) and migrates old veth pairs to them at start. "
+                  "Remove the option.")
+        return 2
+    from oslo_service import service
+
+    from dpagent.daemon.service import AgentService
+
+    launcher = service.launch(conf, AgentService(conf), workers=1, restart_method="mutate")
+    launcher.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Adapters between the RPC layer and the agent core (so neither knows the other's types)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dpagent.agent.agent import Agent, ControlPlaneUnavailable
+from dpagent.rpc.errors import ServerUnavailable
+from dpagent.rpc.plugin_api import PluginApi
+
+LOG = logging.getLogger(__name__)
+
+
+class RpcControlPlane:
+    """The agent's :class:`~dpagent.agent.agent.ControlPlane` over neutron's plugin RPC."""
+
+    def __init__(self, api: PluginApi) -> None:
+        self.api = api
+
+    def get_devices_details(self, devices: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        try:
+            details = self.api.get_devices_details_list_and_failed_devices(devices)
+        except ServerUnavailable as exc:
+            raise ControlPlaneUnavailable(str(exc)) from exc
+        for port_id, reason in details.failed.items():
+            LOG.warning("no usable details for port %s: %s", port_id, reason)
+        return details.devices, sorted(details.failed)
+
+    def security_group_info(self, devices: list[str]) -> dict[str, Any]:
+        try:
+            info = self.api.security_group_info_for_devices(devices)
+        except ServerUnavailable as exc:
+            raise ControlPlaneUnavailable(str(exc)) from exc
+        for port_id, reason in info.failed.items():
+            LOG.warning("no usable security group info for port %s: %s", port_id, reason)
+        return info.info
+
+    def update_device_list(self, up: list[str], down: list[str]) -> None:
+        try:
+            result = self.api.update_device_list(up, down)
+        except ServerUnavailable as exc:
+            raise ControlPlaneUnavailable(str(exc)) from exc
+        if result.failed_devices_up or result.failed_devices_down:
+            LOG.warning("the server could not update ports up %s / down %s",
+                        result.failed_devices_up, result.failed_devices_down)
+
+
+class AgentNotificationHandler:
+    """Turns the server's notifications into work for the agent (never blocks)."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def on_security_groups_rule_updated(self, sg_ids: list[str]) -> None:
+        self.agent.security_groups_rule_updated(sg_ids)
+
+    def on_security_groups_member_updated(self, sg_ids: list[str]) -> None:
+        self.agent.security_groups_member_updated(sg_ids)
+
+    def on_port_update(self, port: dict[str, Any], network_type: str | None,
+                       segmentation_id: int | None, physical_network: str | None) -> None:
+        port_id = port.get("id")
+        if isinstance(port_id, str):
+            self.agent.port_updated(port_id)
+
+    def on_port_delete(self, port_id: str) -> None:
+        """The VIF's removal from OVSDB is what unwires it; nothing to do here."""
+
+    def on_network_update(self, network: dict[str, Any]) -> None:
+        """Nothing of a network's API attributes changes br-int's flows."""
+
+    def on_network_delete(self, network_id: str) -> None:
+        """Ports go first; nothing left to do."""
+
+    def on_agent_updated(self, admin_state_up: bool) -> None:
+        self.agent.set_admin_state(admin_state_up)

@@ -1,0 +1,102 @@
+"""The dpagent daemon as operators run it: a process with a config file, a real broker, a
+private OVS, real namespaces; a control-plane double speaking neutron's contract answers it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from dpagent.daemon.status import query
+from dpagent.lab.control_plane import ControlPlaneDouble
+
+
+def wait_for(predicate, timeout=20.0, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def double(transport_url):
+    with ControlPlaneDouble(transport_url) as cp:
+        yield cp
+
+
+def start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend):
+    conf = tmp_path / "dpagent.conf"
+    conf.write_text(f"""
+[DEFAULT]
+transport_url = {transport_url}
+rpc_response_timeout = 5
+debug = true
+log_file = {tmp_path / 'dpagent.log'}
+
+[agent]
+host = {host}
+report_interval = 1
+status_socket = {tmp_path / 'status.sock'}
+service_backend = {backend}
+
+[ovs]
+integration_bridge = {bridge}
+datapath_type = netdev
+ovsdb_connection = {ovs_sandbox.db_connection}
+of_interface = native
+""")
+    env = dict(os.environ, **ovs_sandbox.env)
+    return subprocess.Popen([sys.executable, "-m", "dpagent.cmd.agent", "--config-file",
+                             str(conf)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("backend", ["threading", "eventlet"])
+def test_start_heartbeat_wire_and_stop(backend, tmp_path, ovs_sandbox, transport_url, double,
+                                       netns_vm):
+    host = f"compute-{uuid.uuid4().hex[:6]}"
+    bridge = f"br-d{uuid.uuid4().hex[:6]}"
+    net = double.model.add_network("n1", cidr="10.4.0.0/24", network_type="vxlan",
+                                   physical_network=None)
+    sg = double.model.add_security_group()
+    for rule in ({"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp"},
+                 {"direction": "egress", "ethertype": "IPv4"}):
+        double.add_rule(sg.id, notify=False, **rule)
+    daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend)
+    try:
+        report = double.wait_for_call("report_state", timeout=30)
+        state = report.kwargs["agent_state"]["agent_state"]
+        assert state["host"] == host and state["agent_type"] == "Open vSwitch agent"
+        assert state["start_flag"] is True
+        assert state["configurations"]["integration_bridge"] == bridge
+        wait_for(lambda: os.path.exists(tmp_path / "status.sock"), what="status socket")
+
+        ports = [double.add_port(net.id, host=host, security_groups=[sg.id]) for _ in range(2)]
+        vms = [netns_vm(f"d{i}", bridge=bridge, mac=p.mac_address,
+                        ipv4=[f"{p.fixed_ips[0]['ip_address']}/24"], iface_id=p.id)
+               for i, p in enumerate(ports)]
+        wait_for(lambda: all(double.model.ports[p.id].status == "ACTIVE" for p in ports),
+                 what="ports reported up")
+        assert vms[0].ping(vms[1].ip4)
+        status = query(str(tmp_path / "status.sock"))
+        assert status["ports"] == {"wired": 2} and status["admin_state_up"] is True
+        flows_before = ovs_sandbox.dump_flows(bridge)
+
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=10) == 0
+        assert time.monotonic() - started < 10
+        assert ovs_sandbox.dump_flows(bridge) == flows_before  # the dataplane is left as it is
+        assert vms[0].ping(vms[1].ip4)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        ovs_sandbox.del_bridge(bridge)
