@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from dpagent.agent.agent import Agent, ControlPlaneUnavailable
@@ -12,6 +14,15 @@ from dpagent.rpc.plugin_api import PluginApi
 LOG = logging.getLogger(__name__)
 
 
+@contextlib.contextmanager
+def _retry_later() -> Iterator[None]:
+    """A server that cannot be reached is the agent's cue to keep the work and retry."""
+    try:
+        yield
+    except ServerUnavailable as exc:
+        raise ControlPlaneUnavailable(str(exc)) from exc
+
+
 class RpcControlPlane:
     """The agent's :class:`~dpagent.agent.agent.ControlPlane` over neutron's plugin RPC."""
 
@@ -19,28 +30,22 @@ class RpcControlPlane:
         self.api = api
 
     def get_devices_details(self, devices: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
-        try:
+        with _retry_later():
             details = self.api.get_devices_details_list_and_failed_devices(devices)
-        except ServerUnavailable as exc:
-            raise ControlPlaneUnavailable(str(exc)) from exc
         for port_id, reason in details.failed.items():
             LOG.warning("no usable details for port %s: %s", port_id, reason)
         return details.devices, sorted(details.failed)
 
     def security_group_info(self, devices: list[str]) -> dict[str, Any]:
-        try:
+        with _retry_later():
             info = self.api.security_group_info_for_devices(devices)
-        except ServerUnavailable as exc:
-            raise ControlPlaneUnavailable(str(exc)) from exc
         for port_id, reason in info.failed.items():
             LOG.warning("no usable security group info for port %s: %s", port_id, reason)
         return info.info
 
     def update_device_list(self, up: list[str], down: list[str]) -> None:
-        try:
+        with _retry_later():
             result = self.api.update_device_list(up, down)
-        except ServerUnavailable as exc:
-            raise ControlPlaneUnavailable(str(exc)) from exc
         if result.failed_devices_up or result.failed_devices_down:
             LOG.warning("the server could not update ports up %s / down %s",
                         result.failed_devices_up, result.failed_devices_down)
