@@ -170,3 +170,49 @@ def test_agent_restart_loses_no_packet_and_keeps_sessions(ovs_sandbox, bridge, c
     finally:
         second.stop()
         second_db.stop()
+
+
+def test_vlan_provider_network_leaves_through_the_patch_port(ovs_sandbox, bridge, control_plane,
+                                                            netns_vm):
+    """The agent with the physical-network manager: a port on a VLAN provider network gets an
+    uplink to int-<phys> tagged with the segmentation id, and the physical bridge lets exactly
+    that VLAN out of phy-<phys>."""
+    from dpagent.physnet import PhysicalNetworks
+
+    phys = f"brp{bridge[-6:]}"
+    ovs_sandbox.add_bridge(phys)
+    ovsdb = Ovsdb(ovs_sandbox.db_connection, 10)
+    physnets = PhysicalNetworks(
+        ovsdb, {"physnet1": phys}, bridge,
+        lambda br: BridgeProgrammer(OfctlTransport(br, env=ovs_sandbox.env)),
+        netns=ovs_sandbox.netns)
+    programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
+    agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
+                  Dataplane(programmer), uplinks=physnets)
+    ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"))
+    physnets.setup()
+    agent.start()
+    original = control_plane.get_devices_details
+
+    def vlan_details(devices):
+        details, failed = original(devices)
+        for entry in details:
+            entry.update(network_type="vlan", physical_network="physnet1", segmentation_id=321)
+        return details, failed
+
+    control_plane.get_devices_details = vlan_details
+    try:
+        plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+        wait_for(lambda: "port-web" in control_plane.up, what="port up")
+        int_ofport = physnets.status()["physnet1"]["int_ofport"]
+        flows = ovs_sandbox.dump_flows(bridge)
+        assert any(f"mod_vlan_vid:321,output:{int_ofport}" in f for f in flows), flows
+        assert any(f"in_port={int_ofport},dl_vlan=321" in f for f in flows), flows
+        assert physnets.status()["physnet1"]["vlans"] == [321]
+        phys_flows = ovs_sandbox.dump_flows(phys)
+        assert any("dl_vlan=321" in f and "NORMAL" in f for f in phys_flows), phys_flows
+    finally:
+        agent.stop()
+        physnets.stop()
+        ovsdb.stop()
+        ovs_sandbox.del_bridge(phys)
