@@ -100,3 +100,63 @@ def test_start_heartbeat_wire_and_stop(backend, tmp_path, ovs_sandbox, transport
             daemon.kill()
             daemon.wait()
         ovs_sandbox.del_bridge(bridge)
+
+
+def test_member_update_and_admin_state_over_the_broker(tmp_path, ovs_sandbox, transport_url,
+                                                       double, netns_vm):
+    """Notifications from the server reach the daemon over RabbitMQ: a member update opens a
+    remote-group rule; admin state down isolates a new VIF (reported down) while wired ports keep
+    working; admin state up wires it without a restart."""
+    host = f"compute-{uuid.uuid4().hex[:6]}"
+    bridge = f"br-d{uuid.uuid4().hex[:6]}"
+    net = double.model.add_network("n1", cidr="10.5.0.0/24", network_type="vxlan",
+                                   physical_network=None)
+    db, app, plain = (double.model.add_security_group() for _ in range(3))
+    double.add_rule(db.id, notify=False, direction="ingress", ethertype="IPv4",
+                    protocol="tcp", port_range_min=5432, port_range_max=5432,
+                    remote_group_id=app.id)
+    double.add_rule(db.id, notify=False, direction="ingress", ethertype="IPv4", protocol="icmp")
+    for group in (db, app, plain):
+        double.add_rule(group.id, notify=False, direction="egress", ethertype="IPv4")
+    daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading")
+    try:
+        double.wait_for_call("report_state", timeout=30)
+        wait_for(lambda: os.path.exists(tmp_path / "status.sock"), what="status socket")
+        db_port = double.add_port(net.id, host=host, security_groups=[db.id])
+        cli_port = double.add_port(net.id, host=host, security_groups=[plain.id])
+        db_vm, cli_vm = (netns_vm(name, bridge=bridge, mac=p.mac_address,
+                                  ipv4=[f"{p.fixed_ips[0]['ip_address']}/24"], iface_id=p.id)
+                         for name, p in (("db", db_port), ("cli", cli_port)))
+        wait_for(lambda: all(double.model.ports[p.id].status == "ACTIVE"
+                             for p in (db_port, cli_port)), what="ports up")
+        db_vm.tcp_listen(5432)
+        assert not cli_vm.tcp_connect(db_vm.ip4, 5432, timeout=1)
+
+        double.update_port(cli_port.id, security_groups=[plain.id, app.id])  # member_updated
+        wait_for(lambda: cli_vm.tcp_connect(db_vm.ip4, 5432, timeout=1), timeout=15,
+                 what="the member update opened tcp/5432")
+
+        double.set_agent_admin_state(host, False)  # agent_updated(admin_state_up=False)
+        wait_for(lambda: query(str(tmp_path / "status.sock"))["admin_state_up"] is False,
+                 what="admin state down")
+        late_port = double.add_port(net.id, host=host, security_groups=[plain.id])
+        late = netns_vm("late", bridge=bridge, mac=late_port.mac_address,
+                        ipv4=[f"{late_port.fixed_ips[0]['ip_address']}/24"],
+                        iface_id=late_port.id)
+        wait_for(lambda: query(str(tmp_path / "status.sock"))["ports"].get("admin-down") == 1,
+                 what="the new VIF held back")
+        assert double.model.ports[late_port.id].status != "ACTIVE"
+        assert not late.ping(db_vm.ip4, timeout=1)
+        assert cli_vm.ping(db_vm.ip4)  # wired ports keep working
+
+        double.set_agent_admin_state(host, True)
+        wait_for(lambda: double.model.ports[late_port.id].status == "ACTIVE",
+                 what="the held VIF wired after admin up")
+        assert late.ping(db_vm.ip4)
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=10) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        ovs_sandbox.del_bridge(bridge)
