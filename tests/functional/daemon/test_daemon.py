@@ -160,3 +160,55 @@ def test_member_update_and_admin_state_over_the_broker(tmp_path, ovs_sandbox, tr
             daemon.kill()
             daemon.wait()
         ovs_sandbox.del_bridge(bridge)
+
+
+def test_broker_outage_of_60s(tmp_path, ovs_sandbox, rabbit_broker, transport_url, double,
+                              netns_vm):
+    """RabbitMQ stopped for 60 s: traffic keeps flowing, the daemon stays up, a VIF plugged
+    meanwhile is wired and heartbeats resume once the broker is back."""
+    if rabbit_broker.external_url is not None:
+        pytest.skip("needs the private broker, which the test may stop")
+    host = f"compute-{uuid.uuid4().hex[:6]}"
+    bridge = f"br-d{uuid.uuid4().hex[:6]}"
+    net = double.model.add_network("n1", cidr="10.6.0.0/24", network_type="vxlan",
+                                   physical_network=None)
+    sg = double.model.add_security_group()
+    for rule in ({"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp"},
+                 {"direction": "egress", "ethertype": "IPv4"}):
+        double.add_rule(sg.id, notify=False, **rule)
+    daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading")
+    try:
+        double.wait_for_call("report_state", timeout=30)
+        wait_for(lambda: os.path.exists(tmp_path / "status.sock"), what="status socket")
+        ports = [double.add_port(net.id, host=host, security_groups=[sg.id]) for _ in range(3)]
+        vms = [netns_vm(f"o{i}", bridge=bridge, mac=p.mac_address,
+                        ipv4=[f"{p.fixed_ips[0]['ip_address']}/24"], iface_id=p.id)
+               for i, p in enumerate(ports[:2])]
+        wait_for(lambda: all(double.model.ports[p.id].status == "ACTIVE" for p in ports[:2]),
+                 what="ports up")
+        rabbit_broker.stop()
+        outage_start = time.monotonic()
+        late = netns_vm("olate", bridge=bridge, mac=ports[2].mac_address,
+                        ipv4=[f"{ports[2].fixed_ips[0]['ip_address']}/24"], iface_id=ports[2].id)
+        while time.monotonic() - outage_start < 60:
+            assert vms[0].ping(vms[1].ip4), "traffic stopped during the broker outage"
+            assert daemon.poll() is None, "the daemon died during the broker outage"
+            time.sleep(5)
+        reports_before = len(double.calls("report_state"))
+        rabbit_broker.start()
+        double.wait_for_call("report_state", timeout=60, after=reports_before)
+        wait_for(lambda: double.model.ports[ports[2].id].status == "ACTIVE", timeout=60,
+                 what="the VIF plugged during the outage wired")
+        assert late.ping(vms[0].ip4)
+        assert query(str(tmp_path / "status.sock"))["ports"] == {"wired": 3}
+    finally:
+        if not rabbit_broker.running:
+            rabbit_broker.start()
+        if daemon.poll() is None:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        ovs_sandbox.del_bridge(bridge)
