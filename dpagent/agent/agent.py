@@ -85,6 +85,9 @@ class Settings:
     """How often to check that the switch still holds our flows (ovs-vswitchd restarts)."""
     audit_interval: float = 300.0
     """How often to compare the switch with the desired flows and repair drift (0: never)."""
+    rescan_interval: float = 300.0
+    """How often to compare OVSDB's VIFs with the known ports, in case an event was missed
+    (a safety net only: VIFs arrive by OVSDB events). 0: never."""
 
 
 @dataclass
@@ -207,16 +210,40 @@ class Agent:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        next_canary = next_audit = time.monotonic()
+        next_canary = next_audit = next_rescan = time.monotonic()
         next_audit += self.settings.audit_interval
+        next_rescan += self.settings.rescan_interval
         while not self._stopping.is_set():
             self.run_once(timeout=self.settings.canary_interval)
             now = time.monotonic()
+            if self.synced_once and self.settings.rescan_interval and now >= next_rescan:
+                next_rescan = now + self.settings.rescan_interval
+                self.rescan()
             if self.synced_once and now >= next_canary:
                 next_canary = now + self.settings.canary_interval
                 self._guard_switch(audit=bool(self.settings.audit_interval) and now >= next_audit)
                 if now >= next_audit:
                     next_audit = now + self.settings.audit_interval
+
+    def rescan(self) -> int:
+        """Mark VIFs whose OVSDB state differs from what the agent knows; the number found."""
+        try:
+            vifs = {v.iface_id: v for v in self.switch.vifs(self.settings.integration_bridge)
+                    if v.ofport > 0}
+        except Exception:  # noqa: BLE001 - OVSDB away: the reconnect will resync
+            LOG.exception("rescanning OVSDB failed")
+            return 0
+        with self._wake:
+            missed = {p for p, v in vifs.items()
+                      if p not in self.ports or self.ports[p].vif != v}
+            gone = set(self.ports) - vifs.keys()
+        for port_id in sorted(missed):
+            LOG.warning("rescan found VIF %s that no event announced", port_id)
+            self.vif_event("update", vifs[port_id])
+        for port_id in sorted(gone):
+            LOG.warning("rescan found VIF %s gone without an event", port_id)
+            self.vif_event("delete", self.ports[port_id].vif)
+        return len(missed) + len(gone)
 
     def _guard_switch(self, audit: bool) -> None:
         """Reprogram from the cached desired state when the switch lost its flows; audit."""

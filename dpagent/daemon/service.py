@@ -89,7 +89,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.transport = make_transport(conf)
         self.plugin = PluginApi.from_conf(self.transport, conf)
         settings = Settings(integration_bridge=bridge, device_retries=conf.agent.device_retries,
-                            audit_interval=conf.agent.audit_interval)
+                            audit_interval=conf.agent.audit_interval,
+                            rescan_interval=conf.agent.audit_interval)
         self.agent = Agent(settings, self.ovsdb, RpcControlPlane(self.plugin),
                            Dataplane(programmer), vlans, on_first_sync=self._first_sync,
                            uplinks=self.physnets)

@@ -216,3 +216,19 @@ def test_vlan_provider_network_leaves_through_the_patch_port(ovs_sandbox, bridge
         physnets.stop()
         ovsdb.stop()
         ovs_sandbox.del_bridge(phys)
+
+
+def test_rescan_finds_a_vif_whose_event_was_missed(agent, control_plane, netns_vm, ovs_sandbox,
+                                                   bridge):
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    wait_for(lambda: "port-web" in control_plane.up, what="web up")
+    # Forget the port as if its events had never arrived; the rescan must bring it back.
+    with agent._wake:
+        record = agent.ports.pop("port-web")
+    assert agent.rescan() == 1
+    wait_for(lambda: agent.ports.get("port-web") is not None
+             and agent.ports["port-web"].state == "wired", what="web wired again")
+    assert agent.ports["port-web"].vif == record.vif
+    assert agent.rescan() == 0
+    web.destroy()
+    wait_for(lambda: "port-web" in control_plane.down, what="web down")
