@@ -289,6 +289,7 @@ class Agent:
             current.rule_groups |= work.rule_groups
             current.member_groups |= work.member_groups
             current.resync = current.resync or work.resync
+            current.retry_reports = current.retry_reports or work.retry_reports
         self._mark(merge)
 
     def _process(self, work: _Work) -> None:
