@@ -31,6 +31,16 @@ def double(transport_url):
         yield cp
 
 
+def pingable_network(double, cidr):
+    """A tenant network and a group that allows ICMP in and anything out."""
+    net = double.model.add_network("n1", cidr=cidr, network_type="vxlan", physical_network=None)
+    sg = double.model.add_security_group()
+    for rule in ({"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp"},
+                 {"direction": "egress", "ethertype": "IPv4"}):
+        double.add_rule(sg.id, notify=False, **rule)
+    return net, sg
+
+
 def start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend):
     conf = tmp_path / "dpagent.conf"
     conf.write_text(f"""
@@ -63,12 +73,7 @@ def test_start_heartbeat_wire_and_stop(backend, tmp_path, ovs_sandbox, transport
                                        netns_vm):
     host = f"compute-{uuid.uuid4().hex[:6]}"
     bridge = f"br-d{uuid.uuid4().hex[:6]}"
-    net = double.model.add_network("n1", cidr="10.4.0.0/24", network_type="vxlan",
-                                   physical_network=None)
-    sg = double.model.add_security_group()
-    for rule in ({"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp"},
-                 {"direction": "egress", "ethertype": "IPv4"}):
-        double.add_rule(sg.id, notify=False, **rule)
+    net, sg = pingable_network(double, "10.4.0.0/24")
     daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend)
     try:
         report = double.wait_for_call("report_state", timeout=30)
@@ -170,12 +175,7 @@ def test_broker_outage_of_60s(tmp_path, ovs_sandbox, rabbit_broker, transport_ur
         pytest.skip("needs the private broker, which the test may stop")
     host = f"compute-{uuid.uuid4().hex[:6]}"
     bridge = f"br-d{uuid.uuid4().hex[:6]}"
-    net = double.model.add_network("n1", cidr="10.6.0.0/24", network_type="vxlan",
-                                   physical_network=None)
-    sg = double.model.add_security_group()
-    for rule in ({"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp"},
-                 {"direction": "egress", "ethertype": "IPv4"}):
-        double.add_rule(sg.id, notify=False, **rule)
+    net, sg = pingable_network(double, "10.6.0.0/24")
     daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading")
     try:
         double.wait_for_call("report_state", timeout=30)
