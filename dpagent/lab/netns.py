@@ -95,7 +95,9 @@ class NetnsVM:
     """A namespace with one veth plugged into ``bridge`` of ``sandbox``.
 
     ``ipv4``/``ipv6`` are CIDRs (``"10.0.0.5/24"``); IPv6 addresses are added
-    with ``nodad`` so they are usable at once.  The constructor builds
+    with ``nodad`` so they are usable at once.  ``vif=False`` plugs a plain
+    port without Nova's external_ids: a host behind a physical bridge, which
+    no agent may take for one of its VIFs.  The constructor builds
     everything or cleans up what it built; ``destroy()`` removes the OVS port,
     the namespace and with it both veth ends, and any TCP helpers.
     """
@@ -110,6 +112,7 @@ class NetnsVM:
         ipv6: Sequence[str] = (),
         iface_id: str | None = None,
         ofport_request: int | None = None,
+        vif: bool = True,
     ) -> None:
         self.sandbox = sandbox
         self.bridge = bridge
@@ -121,6 +124,7 @@ class NetnsVM:
         self.netns = f"{NETNS_PREFIX}{name}-{uuid.uuid4().hex[:6]}"
         self.tap = f"tap{self.iface_id[:11]}"  # IFNAMSIZ: 15 characters at most
         self._cleanups: list[Callable[[], None]] = []  # TCP helpers to end
+        self._vif = vif
         try:
             self._plug(ofport_request)
         except BaseException:
@@ -146,11 +150,10 @@ class NetnsVM:
         # checksums and are dropped by the receiver (ping still works).
         process.run(["ip", "netns", "exec", sw, "ethtool", "-K", self.tap, "tx", "off"])
         process.run(["ip", "netns", "exec", self.netns, "ethtool", "-K", "eth0", "tx", "off"])
-        self.sandbox.add_port(
-            self.bridge, self.tap, ofport_request=ofport_request,
-            external_ids={"iface-id": self.iface_id, "attached-mac": self.mac,
-                          "iface-status": "active", "vm-uuid": str(uuid.uuid4())},
-        )
+        nova_ids = {"iface-id": self.iface_id, "attached-mac": self.mac,
+                    "iface-status": "active", "vm-uuid": str(uuid.uuid4())}
+        self.sandbox.add_port(self.bridge, self.tap, ofport_request=ofport_request,
+                              external_ids=nova_ids if self._vif else None)
 
     @property
     def ofport(self) -> int:

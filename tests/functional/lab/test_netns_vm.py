@@ -24,6 +24,13 @@ def test_vm_port_looks_like_a_nova_vif(ovs_sandbox, two_vms):
     assert a.ofport == 1
 
 
+def test_a_plain_port_carries_no_nova_ids(ovs_sandbox, bridge, netns_vm):
+    """An external host (vif=False) must not look like a VIF to an agent watching OVSDB."""
+    host = netns_vm("ext", ipv4=["10.50.0.9/24"], vif=False)
+    assert ovs_sandbox.vsctl("get", "Interface", host.tap, "external_ids").strip() == "{}"
+    assert host.ofport > 0
+
+
 def test_ping_ipv4_and_ipv6(two_vms):
     a, b = two_vms
     assert a.ping(b.ip4)
