@@ -73,12 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                   "with the userspace datapath) and migrates old veth pairs to them at start. "
                   "Remove the option.")
         return 2
-    from oslo_service import service
-
+    from dpagent.daemon.launcher import launch
     from dpagent.daemon.service import AgentService
 
-    launcher = service.launch(conf, AgentService(conf), workers=1, restart_method="mutate")
-    launcher.wait()
+    launch(conf, AgentService(conf)).wait()
     return 0
 
 

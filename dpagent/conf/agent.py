@@ -20,6 +20,7 @@ AGENT_OPTS = [
     ),
     cfg.IntOpt(
         "report_interval",
+        mutable=True,
         default=30,
         min=1,
         help="Seconds between state reports to the server. Keep it well below the server's "
@@ -46,6 +47,7 @@ AGENT_OPTS = [
     ),
     cfg.IntOpt(
         "audit_interval",
+        mutable=True,
         default=300,
         min=0,
         help="Seconds between full audits that compare the installed flows with the desired "
@@ -66,6 +68,7 @@ AGENT_OPTS = [
     ),
     cfg.IntOpt(
         "device_retries",
+        mutable=True,
         default=3,
         min=0,
         help="How often to retry wiring a port that failed before reporting it to the server "

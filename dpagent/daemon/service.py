@@ -136,13 +136,20 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self._stopped.wait()
 
     def reset(self) -> None:
-        """SIGHUP: mutable options were reloaded by oslo.config; apply them."""
+        """SIGHUP: oslo.config has re-read the files (mutable options only; oslo.log applied
+        ``debug`` and the logging configuration itself); apply the agent's mutable options.
+        Nothing restarts: ports, flows and connections stay as they are."""
+        agent = self.conf.agent
         if self.agent is not None:
-            self.agent.settings.audit_interval = self.conf.agent.audit_interval
-            self.agent.settings.device_retries = self.conf.agent.device_retries
+            self.agent.settings.audit_interval = agent.audit_interval
+            self.agent.settings.rescan_interval = agent.audit_interval
+            self.agent.settings.device_retries = agent.device_retries
         if getattr(self, "reporter", None) is not None:
-            self.reporter.interval = self.conf.agent.report_interval
-        LOG.info("configuration reloaded")
+            self.reporter.set_interval(agent.report_interval)
+        LOG.info("configuration reloaded: report_interval %s s, audit_interval %s s, "
+                 "device_retries %s, debug %s", agent.report_interval, agent.audit_interval,
+                 agent.device_retries, self.conf.debug)
+        self.conf.log_opt_values(LOG, logging.DEBUG)  # the whole effective configuration
 
     # -- callbacks ---------------------------------------------------------------------------------
 
@@ -176,6 +183,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                                      "last_time": report.last_success,
                                      "last_error": report.last_error}
         snapshot["started_at"] = self.started_at
+        snapshot["pid"] = os.getpid()
         if getattr(self, "physnets", None) is not None:
             snapshot["physical_networks"] = self.physnets.status()
         return snapshot

@@ -128,10 +128,13 @@ class StateReporter:
         self.min_backoff = min_backoff
         self.resync_on_reconnect = resync_on_reconnect
         self._broker_lost = False
+        self._transport = transport
+        self._requested_timeout = timeout
         self._client = rpc_client(transport, topics.REPORTS, topics.REPORTS_VERSION,
                                   self.timeout)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
         self._backoff = 0.0
         self._status = ReportStatus(None, None, None, None, 0, False, 0)
@@ -165,11 +168,21 @@ class StateReporter:
         thread then ends when its call returns or times out, and its result is ignored.
         """
         self._stopping.set()
+        self._wakeup.set()
         thread, self._thread = self._thread, None
         if thread is None:
             return True
         thread.join(timeout)
         return not thread.is_alive()
+
+    def set_interval(self, interval: float) -> None:
+        """Report every ``interval`` seconds from now on (SIGHUP reload): the next report is
+        due ``interval`` after the last one, not after the old interval ran out."""
+        self.interval = interval
+        self.timeout = min(self._requested_timeout or interval, interval)
+        self._client = rpc_client(self._transport, topics.REPORTS, topics.REPORTS_VERSION,
+                                  self.timeout)
+        self._wakeup.set()
 
     @property
     def running(self) -> bool:
@@ -267,4 +280,18 @@ class StateReporter:
             else:
                 self._backoff = min(self.interval, max(self.min_backoff, self._backoff * 2))
                 delay = self._backoff
-            stopping.wait(max(0.0, delay))
+            self._sleep(stopping, started, delay)
+
+    def _sleep(self, stopping: threading.Event, started: float, delay: float) -> None:
+        """Wait ``delay`` seconds, or less if the interval shrinks meanwhile."""
+        deadline = time.monotonic() + max(0.0, delay)
+        interval = self.interval
+        while not stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wakeup.wait(remaining)
+            self._wakeup.clear()
+            if self.interval != interval:  # retimed: due one new interval after the start
+                deadline = min(deadline, started + self.interval)
+                interval = self.interval

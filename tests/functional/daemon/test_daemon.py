@@ -41,18 +41,19 @@ def pingable_network(double, cidr):
     return net, sg
 
 
-def start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend):
+def write_config(tmp_path, ovs_sandbox, transport_url, host, bridge, backend, *,
+                 report_interval=1, debug=True):
     conf = tmp_path / "dpagent.conf"
     conf.write_text(f"""
 [DEFAULT]
 transport_url = {transport_url}
 rpc_response_timeout = 5
-debug = true
+debug = {str(debug).lower()}
 log_file = {tmp_path / 'dpagent.log'}
 
 [agent]
 host = {host}
-report_interval = 1
+report_interval = {report_interval}
 status_socket = {tmp_path / 'status.sock'}
 service_backend = {backend}
 
@@ -62,10 +63,16 @@ datapath_type = netdev
 ovsdb_connection = {ovs_sandbox.db_connection}
 of_interface = native
 """)
+    return conf
+
+
+def start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend, **options):
+    conf = write_config(tmp_path, ovs_sandbox, transport_url, host, bridge, backend, **options)
     env = dict(os.environ, **ovs_sandbox.env)
+    # its own session, as under systemd: cotyledon passes SIGHUP on to its process group
     return subprocess.Popen([sys.executable, "-m", "dpagent.cmd.agent", "--config-file",
                              str(conf)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 @pytest.mark.parametrize("backend", ["threading", "eventlet"])
@@ -100,6 +107,54 @@ def test_start_heartbeat_wire_and_stop(backend, tmp_path, ovs_sandbox, transport
         assert time.monotonic() - started < 10
         assert ovs_sandbox.dump_flows(bridge) == flows_before  # the dataplane is left as it is
         assert vms[0].ping(vms[1].ip4)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        ovs_sandbox.del_bridge(bridge)
+
+
+@pytest.mark.parametrize("backend", ["threading", "eventlet"])
+def test_sighup_reloads_mutable_options_and_logging_in_place(backend, tmp_path, ovs_sandbox,
+                                                             transport_url, double, netns_vm):
+    """SIGHUP re-reads the configuration: a shorter report_interval and debug logging take
+    effect without a restart (same worker process, no new start_flag, flows untouched)."""
+    host = f"compute-{uuid.uuid4().hex[:6]}"
+    bridge = f"br-d{uuid.uuid4().hex[:6]}"
+    net, sg = pingable_network(double, "10.7.0.0/24")
+    daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend,
+                          report_interval=600, debug=False)
+    try:
+        double.wait_for_call("report_state", timeout=30)
+        wait_for(lambda: os.path.exists(tmp_path / "status.sock"), what="status socket")
+        port = double.add_port(net.id, host=host, security_groups=[sg.id])
+        netns_vm("h0", bridge=bridge, mac=port.mac_address,
+                 ipv4=[f"{port.fixed_ips[0]['ip_address']}/24"], iface_id=port.id)
+        wait_for(lambda: double.model.ports[port.id].status == "ACTIVE", what="port up")
+        before = query(str(tmp_path / "status.sock"))
+        flows_before = ovs_sandbox.dump_flows(bridge)
+        reports_before = len(double.calls("report_state"))
+        log = tmp_path / "dpagent.log"
+        assert " DEBUG " not in log.read_text()
+
+        write_config(tmp_path, ovs_sandbox, transport_url, host, bridge, backend,
+                     report_interval=1, debug=True)
+        daemon.send_signal(signal.SIGHUP)
+        # with the old 600 s interval no further report would come for ten minutes
+        wait_for(lambda: len(double.calls("report_state")) >= reports_before + 3, timeout=20,
+                 what="heartbeats at the reloaded 1 s interval")
+        after = query(str(tmp_path / "status.sock"))
+        assert after["pid"] == before["pid"] and after["started_at"] == before["started_at"]
+        assert after["ports"] == {"wired": 1}
+        later = double.calls("report_state")[reports_before:]
+        assert all("start_flag" not in c.kwargs["agent_state"]["agent_state"] for c in later)
+        text = log.read_text()
+        assert "configuration reloaded: report_interval 1 s" in text
+        assert " DEBUG " in text.split("configuration reloaded")[-1]  # debug = true applied
+        assert ovs_sandbox.dump_flows(bridge) == flows_before
+        assert daemon.poll() is None
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=10) == 0
     finally:
         if daemon.poll() is None:
             daemon.kill()

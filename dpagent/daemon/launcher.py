@@ -1,0 +1,45 @@
+"""Launch the agent service with oslo.service, with SIGHUP reloading in place on both backends.
+
+oslo.service's eventlet backend answers SIGHUP the way OpenStack agents always did: mutate the
+configuration files, then call the service's ``reset()``. Its threading backend runs the service
+in a cotyledon worker process, and cotyledon's default answer to SIGHUP in a worker is to end it
+and fork a fresh one (the oslo.config glue prepares an in-place reload but never attaches it).
+For dpagent a restart would mean a full resynchronisation and a new ``start_flag`` heartbeat for
+an operator who only wanted to raise the log level, so the worker's reload is attached here: the
+worker re-reads its configuration files (mutable options only, oslo.config warns about the
+rest) and calls ``reset()``, in the same process, with the same OpenFlow and RPC connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from oslo_config import cfg
+
+LOG = logging.getLogger(__name__)
+
+
+def _attach_in_place_reload(conf: cfg.ConfigOpts, launcher: Any) -> None:
+    """Make each cotyledon worker reload the configuration and reset the service on SIGHUP."""
+    manager = getattr(launcher, "_manager", None)
+    if manager is None or not hasattr(manager, "register_hooks"):
+        return  # not the cotyledon-based launcher: oslo.service resets the service itself
+
+    def on_new_worker(service_id: Any, worker_id: Any, wrapper: Any) -> None:
+        def reload() -> None:
+            conf.mutate_config_files()
+            wrapper.service_instance.reset()
+
+        wrapper.reload = reload
+
+    manager.register_hooks(on_new_worker=on_new_worker)
+
+
+def launch(conf: cfg.ConfigOpts, service: Any) -> Any:
+    """Start ``service`` under oslo.service (one worker); returns the launcher to wait on."""
+    from oslo_service import service as oslo_service
+
+    launcher = oslo_service.launch(conf, service, workers=1, restart_method="mutate")
+    _attach_in_place_reload(conf, launcher)
+    return launcher
