@@ -85,6 +85,11 @@ class RabbitBroker:
         return cls(os.environ.get(TRANSPORT_URL_ENV) or None)
 
     @property
+    def directory(self) -> Path | None:
+        """The private node's data, logs and configuration (None: not prepared, or external)."""
+        return self._dir
+
+    @property
     def running(self) -> bool:
         return self.external_url is not None or self._server is not None
 
