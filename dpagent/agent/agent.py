@@ -138,6 +138,7 @@ class Agent:
         self.flush_on_first_sync = False
         self._unreported_up: set[str] = set()
         self._unreported_down: set[str] = set()
+        self._gone_unreported: set[str] = set()
         """drop_flows_on_start: replace every dpagent flow at the first sync, even right ones."""
         self.last_sync: float | None = None
         self._on_first_sync = on_first_sync
@@ -323,8 +324,9 @@ class Agent:
         LOG.info("full synchronisation: %s", reason)
         vifs = {v.iface_id: v for v in self.switch.vifs(self.settings.integration_bridge)
                 if v.ofport > 0}
-        for port_id in set(self.ports) - vifs.keys():
-            self._forget(port_id)
+        for port_id in set(self.ports) - vifs.keys():  # unplugged while we were not looking
+            if self._forget(port_id):
+                self._gone_unreported.add(port_id)
         for port_id, vif in vifs.items():
             record = self.ports.get(port_id)
             if record is None or record.vif != vif:
@@ -335,6 +337,9 @@ class Agent:
         report = self.dataplane.full_sync(self.cache.model(), reason,
                                           flush=self.flush_on_first_sync and not self.synced_once)
         self._settle(set(vifs), report.failed)
+        # down only once their flows are gone; kept across a sync that failed half-way
+        gone, self._gone_unreported = sorted(self._gone_unreported - vifs.keys()), set()
+        self._report(up=[], down=gone)
         self.last_sync = time.time()
         if not self.synced_once:
             self.synced_once = True

@@ -67,6 +67,7 @@ class _WatchingIdl(connection.OvsdbIdl):  # type: ignore[misc]
         self.notify_handler = event.RowEventHandler()
         self._on_reconnect = on_reconnect
         self._seen_seqno: int | None = None
+        self._reconnect_pending = False
 
     def notify(self, event_name: str, row: Any, updates: Any = None) -> None:
         self.notify_handler.notify(event_name, row, updates)
@@ -75,10 +76,15 @@ class _WatchingIdl(connection.OvsdbIdl):  # type: ignore[misc]
         result = super().run()
         seqno = self._session.get_seqno()
         if self._session.is_connected() and seqno != self._seen_seqno:
-            if self._seen_seqno is not None:
-                LOG.warning("reconnected to OVSDB: resynchronising")
-                self._on_reconnect()
+            self._reconnect_pending = self._seen_seqno is not None
             self._seen_seqno = seqno
+        # Resync only once the server's new snapshot is in the cache: right after the
+        # reconnect the IDL still holds the rows from before, and a resync reading them would
+        # keep a VIF that vanished meanwhile (replacing the cache raises no delete events).
+        if self._reconnect_pending and self.state == self.IDL_S_MONITORING:
+            self._reconnect_pending = False
+            LOG.warning("reconnected to OVSDB: resynchronising")
+            self._on_reconnect()
         return result
 
 

@@ -17,6 +17,8 @@ from the host namespace unchanged.
 
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 import tempfile
@@ -106,6 +108,26 @@ class OVSSandbox:
         process.terminate_pid(self.vswitchd_pid)
         self.vswitchd_pid = None
         self._start_vswitchd()
+
+    def restart_ovsdb(self, offline_transaction: list[object] | None = None) -> None:
+        """Kill ovsdb-server and start it again on the same database file.
+
+        Every OVSDB client (ovs-vswitchd, the agent) loses its connection and reconnects.
+        ``offline_transaction`` (OVSDB JSON-RPC operations, without the database name) is
+        applied to the file with ``ovsdb-tool transact`` while no server runs: a change the
+        clients cannot see as an event, e.g. a VIF unplugged while they were disconnected.
+        Returns once ovs-vswitchd has applied the restarted database.
+        """
+        if self.ovsdb_pid is None:
+            raise LabError("sandbox not started")
+        process.terminate_pid(self.ovsdb_pid)
+        self.ovsdb_pid = None
+        if offline_transaction:
+            process.run(["ovsdb-tool", "transact", str(self.directory / "conf.db"),
+                         json.dumps(["Open_vSwitch", *offline_transaction])],
+                        timeout=self.timeout)
+        self._start_ovsdb()
+        self._sync()
 
     def _start_ovsdb(self) -> None:
         d = self.directory

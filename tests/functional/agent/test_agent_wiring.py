@@ -232,3 +232,32 @@ def test_rescan_finds_a_vif_whose_event_was_missed(agent, control_plane, netns_v
     assert agent.rescan() == 0
     web.destroy()
     wait_for(lambda: "port-web" in control_plane.down, what="web down")
+
+
+def test_ovsdb_server_restart_resyncs_what_happened_meanwhile(agent, control_plane, netns_vm,
+                                                              ovs_sandbox, bridge):
+    """ovsdb-server restarts, and while the agent was disconnected a VIF was unplugged (an
+    offline change: no row event ever reaches the agent). On reconnect the agent resyncs: the
+    gone VIF's flows leave and it is reported down; the others keep working; VIFs plugged
+    after the restart are wired from events again."""
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
+    gone = plug(netns_vm, control_plane, "gone", "10.2.0.5", ["plain"])
+    wait_for(lambda: {"port-web", "port-cli", "port-gone"} <= set(control_plane.up),
+             what="ports up")
+    gone_ofport = gone.ofport
+    port_uuid = ovs_sandbox.vsctl("get", "Port", gone.tap, "_uuid").strip()
+    ovs_sandbox.restart_ovsdb(offline_transaction=[
+        {"op": "mutate", "table": "Bridge", "where": [["name", "==", bridge]],
+         "mutations": [["ports", "delete", ["uuid", port_uuid]]]}])
+
+    wait_for(lambda: "port-gone" in control_plane.down, timeout=20,
+             what="the VIF unplugged offline reported down after the reconnect")
+    wait_for(lambda: not any(f"reg5={gone_ofport:#x}," in f or f"in_port={gone_ofport} " in f
+                             for f in ovs_sandbox.dump_flows(bridge)),
+             what="its flows removed")
+    assert "port-gone" not in agent.ports
+    assert cli.ping(web.ip4)
+    late = plug(netns_vm, control_plane, "late", "10.2.0.9", ["plain"])
+    wait_for(lambda: "port-late" in control_plane.up, what="a VIF plugged after the restart")
+    assert late.ping(web.ip4)
