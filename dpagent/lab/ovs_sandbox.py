@@ -18,7 +18,6 @@ from the host namespace unchanged.
 from __future__ import annotations
 
 import json
-
 import os
 import shutil
 import tempfile
