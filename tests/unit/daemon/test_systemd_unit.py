@@ -29,3 +29,32 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     problems = [line for line in (result.stdout + result.stderr).splitlines()
                 if "dpagent.service" in line]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+def test_install_service_writes_unit_and_config_and_keeps_an_edited_config(tmp_path):
+    """tools/install-service.sh (the README's host install) into a scratch root: the unit runs
+    the venv's dpagent, the config comes from the sample once and is never overwritten."""
+    top = UNIT.parents[1]
+    venv = Path(sys.executable).parent.parent
+    if not (venv / "bin" / "dpagent").exists():
+        pytest.skip("the dpagent console script is not installed in this environment")
+    root = tmp_path / "root"
+    run = ["bash", str(top / "tools" / "install-service.sh"),
+           "--venv", str(venv), "--root", str(root)]
+    subprocess.run(run, check=True, capture_output=True, text=True)
+    unit = (root / "etc/systemd/system/dpagent.service").read_text()
+    assert f"ExecStart={venv}/bin/dpagent --config-file /etc/dpagent/dpagent.conf" in unit
+    conf = root / "etc/dpagent/dpagent.conf"
+    assert conf.read_text() == (top / "etc" / "dpagent.conf.sample").read_text()
+    assert (root / "etc/dpagent/dpagent.conf.d").is_dir()
+    conf.write_text("[agent]\nhost = edited\n")
+    again = subprocess.run(run, check=True, capture_output=True, text=True)
+    assert "kept the existing" in again.stdout
+    assert conf.read_text() == "[agent]\nhost = edited\n"
+    if shutil.which("systemd-analyze"):
+        result = subprocess.run(["systemd-analyze", "verify",
+                                 str(root / "etc/systemd/system/dpagent.service")],
+                                capture_output=True, text=True)
+        problems = [line for line in (result.stdout + result.stderr).splitlines()
+                    if "dpagent.service" in line]
+        assert result.returncode == 0 and not problems, result.stdout + result.stderr
