@@ -16,10 +16,17 @@ reply is the usual trigger).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import oslo_messaging
 
-from dpagent.rpc.notifications import CONSUMED, AgentNotifications, NotificationStats
+from dpagent.rpc.notifications import (
+    CONSUMED,
+    AgentNotifications,
+    NotificationStats,
+    TrunkNotifications,
+)
 from dpagent.rpc.transport import rpc_server, stop_servers
 
 LOG = logging.getLogger(__name__)
@@ -29,12 +36,17 @@ class NotificationConsumers:
     """Start and stop the consumers of every topic the agent listens to."""
 
     def __init__(self, transport: oslo_messaging.Transport, host: str,
-                 handler: AgentNotifications, *, topics: list[str] | None = None) -> None:
+                 handler: AgentNotifications | TrunkNotifications, *,
+                 topics: list[str] | None = None,
+                 catalog: Mapping[str, tuple[type[Any], bool]] = CONSUMED) -> None:
+        """``catalog``: topic -> (endpoint class, fanout); :data:`CONSUMED` for the OVS side,
+        :data:`TRUNK_PUSHES` (with a TrunkNotifications handler) for the SR-IOV side."""
         self.transport = transport
         self.host = host
         self.handler = handler
         self.stats = NotificationStats()
-        self.topics = list(CONSUMED) if topics is None else topics
+        self.catalog = catalog
+        self.topics = list(catalog) if topics is None else topics
         self._servers: list[oslo_messaging.MessageHandlingServer] = []
 
     def start(self) -> None:
@@ -47,7 +59,7 @@ class NotificationConsumers:
             return
         try:
             for topic in self.topics:
-                endpoint_cls, fanout = CONSUMED[topic]
+                endpoint_cls, fanout = self.catalog[topic]
                 target = oslo_messaging.Target(topic=topic, server=self.host, fanout=fanout)
                 server = rpc_server(self.transport, target,
                                     [endpoint_cls(self.handler, self.stats)])

@@ -29,10 +29,12 @@ import oslo_messaging
 
 from dpagent.rpc import topics
 from dpagent.rpc.api_objects import check_network, check_port
+from dpagent.rpc.trunks import SubPort, Trunk, parse_subport, parse_trunk
 from dpagent.rpc.validation import (
     PayloadError,
     expect_bool,
     expect_ids,
+    expect_list,
     expect_mapping,
     expect_optional_int,
     expect_optional_str,
@@ -68,6 +70,16 @@ class AgentNotifications(Protocol):
 
     def on_agent_updated(self, admin_state_up: bool) -> None:
         """The operator set this agent's administrative state."""
+
+
+class TrunkNotifications(Protocol):
+    """What the SR-IOV side does with trunk pushes (``neutron-vo-Trunk/SubPort``)."""
+
+    def on_trunks(self, event_type: str, trunks: list[Trunk]) -> None:
+        """Trunks were created, updated or deleted (maybe not ours)."""
+
+    def on_subports(self, event_type: str, subports: list[SubPort]) -> None:
+        """Subports were added to (``created``) or removed from (``deleted``) trunks."""
 
 
 class NotificationStats:
@@ -138,6 +150,26 @@ def parse_agent_updated(kwargs: Mapping[str, Any], method: str) -> tuple[bool]:
     return (up,)
 
 
+PUSH_EVENTS = frozenset({"created", "updated", "deleted"})
+
+
+def _parse_push(item: Callable[[Any, str], Any]
+                ) -> Callable[[Mapping[str, Any], str], tuple[str, list[Any]]]:
+    def parse(kwargs: Mapping[str, Any], method: str) -> tuple[str, list[Any]]:
+        _kwargs(kwargs, method, ("resource_list", "event_type"))
+        event = expect_str(kwargs["event_type"], "event_type")
+        if event not in PUSH_EVENTS:
+            raise PayloadError("event_type", f"expected one of {sorted(PUSH_EVENTS)}, "
+                               f"got {event!r}")
+        resources = expect_list(kwargs["resource_list"], "resource_list")
+        return event, [item(r, f"resource_list[{i}]") for i, r in enumerate(resources)]
+    return parse
+
+
+parse_trunk_push = _parse_push(parse_trunk)
+parse_subport_push = _parse_push(parse_subport)
+
+
 # -- endpoints -------------------------------------------------------------------------------------
 
 class _Endpoint:
@@ -145,8 +177,9 @@ class _Endpoint:
 
     target: oslo_messaging.Target
 
-    def __init__(self, handler: AgentNotifications, stats: NotificationStats | None = None
-                 ) -> None:
+    def __init__(self, handler: Any, stats: NotificationStats | None = None) -> None:
+        """``handler``: an :class:`AgentNotifications` (or :class:`TrunkNotifications` for the
+        push endpoints)."""
         self.handler = handler
         self.stats = stats or NotificationStats()
 
@@ -220,6 +253,29 @@ class AgentEndpoint(_Endpoint):
         self._handle(ctxt, "agent_updated", kwargs, parse_agent_updated,
                      self.handler.on_agent_updated)
 
+
+class TrunkPushEndpoint(_Endpoint):
+    """``push`` of Trunk objects (ResourcesPushRpcCallback 1.1; no namespace on the wire)."""
+
+    target = oslo_messaging.Target(version=topics.RESOURCE_PUSH_VERSION)
+
+    def push(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "push Trunk", kwargs, parse_trunk_push, self.handler.on_trunks)
+
+
+class SubPortPushEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.RESOURCE_PUSH_VERSION)
+
+    def push(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "push SubPort", kwargs, parse_subport_push,
+                     self.handler.on_subports)
+
+
+# what the SR-IOV side consumes (a TrunkNotifications handler)
+TRUNK_PUSHES: dict[str, tuple[type[_Endpoint], bool]] = {
+    topics.TRUNK_PUSH: (TrunkPushEndpoint, True),
+    topics.SUBPORT_PUSH: (SubPortPushEndpoint, True),
+}
 
 # topic -> (endpoint class, fanout): what the agent consumes
 CONSUMED: dict[str, tuple[type[_Endpoint], bool]] = {

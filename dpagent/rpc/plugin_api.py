@@ -18,7 +18,7 @@ import oslo_messaging
 from oslo_config import cfg
 
 from dpagent.rpc import topics
-from dpagent.rpc.api_objects import check_network
+from dpagent.rpc.api_objects import check_network, check_port
 from dpagent.rpc.errors import InvalidReply
 from dpagent.rpc.replies import (
     DeviceDetails,
@@ -116,6 +116,25 @@ class PluginApi:
                 result.failed_devices_up.extend(chunk_up)
                 result.failed_devices_down.extend(chunk_down)
         return result
+
+    def get_ports_by_vnic_type_and_host(self, vnic_type: str) -> list[dict[str, Any]]:
+        """The ports of ``vnic_type`` (e.g. ``direct``: SR-IOV VFs) bound to this host, as the
+        API shows them (``binding:profile`` carries the VF's ``pci_slot``). A malformed entry
+        is logged and left out; the others are returned."""
+        reply = call(self._plugin, "get_ports_by_vnic_type_and_host",
+                     version=topics.PORTS_BY_VNIC_TYPE_VERSION, vnic_type=vnic_type,
+                     host=self.host)
+        try:
+            entries = expect_list(reply, "reply")
+        except PayloadError as exc:
+            raise InvalidReply(f"get_ports_by_vnic_type_and_host: {exc}") from exc
+        ports = []
+        for i, entry in enumerate(entries):
+            try:
+                ports.append(check_port(entry, f"reply[{i}]"))
+            except PayloadError as exc:
+                LOG.warning("get_ports_by_vnic_type_and_host: port left out: %s", exc)
+        return ports
 
     def get_network_details(self, network_id: str) -> dict[str, Any]:
         """The network as the API shows it (``provider:*`` keys, ``mtu``...)."""

@@ -20,6 +20,7 @@ DEVICE_DETAILS_VERSION: Final = "1.5"  # get_devices_details_list_and_failed_dev
 DEVICE_LIST_VERSION: Final = "1.9"  # update_device_list
 NETWORK_DETAILS_VERSION: Final = "1.6"  # get_network_details
 SECURITY_GROUP_INFO_VERSION: Final = "1.3"  # security_group_info_for_devices
+PORTS_BY_VNIC_TYPE_VERSION: Final = "1.7"  # get_ports_by_vnic_type_and_host
 
 # -- server -> agent (fanout casts; consumer Target(topic, server=host, fanout=True)) ------
 SECURITY_GROUP_UPDATE: Final = "q-agent-notifier-security_group-update"
@@ -27,6 +28,10 @@ PORT_UPDATE: Final = "q-agent-notifier-port-update"
 PORT_DELETE: Final = "q-agent-notifier-port-delete"
 NETWORK_UPDATE: Final = "q-agent-notifier-network-update"
 NETWORK_DELETE: Final = "q-agent-notifier-network-delete"
+# versioned-object pushes (method push, message version 1.1): trunks reach agents only so
+TRUNK_PUSH: Final = "neutron-vo-Trunk-1.1"
+SUBPORT_PUSH: Final = "neutron-vo-SubPort-1.0"
+RESOURCE_PUSH_VERSION: Final = "1.1"
 # dpagent's own, for its administrative state: cast to <topic>.<host>, not fanout.
 AGENT: Final = "dpagent"
 
@@ -40,6 +45,9 @@ AGENT_VERSION: Final = "1.0"
 # -- report_state ---------------------------------------------------------------------------
 BINARY: Final = "dpagent"
 AGENT_TYPE_OVS: Final = "Open vSwitch agent"
+# The SR-IOV side reports as its own agent record: neutron's SR-IOV mechanism driver binds
+# direct ports only to hosts with a live agent of this type.
+AGENT_TYPE_NIC_SWITCH: Final = "NIC Switch agent"
 # neutron's OVO versions as neutron-server 29 knows them (rpc/02).  The server pushes
 # neutron-vo-<Type>-<version> fanouts for the versions alive agents report.
 RESOURCE_VERSIONS: Final = {

@@ -131,8 +131,13 @@ def request_context() -> dict[str, Any]:
 
 
 def call(client: oslo_messaging.RPCClient, method: str, *, version: str | None = None,
-         timeout: float | None = None, **kwargs: Any) -> Any:
-    """``client.call`` with dpagent's errors: ServerUnavailable or ServerError."""
+         timeout: float | None = None, arguments: dict[str, Any] | None = None,
+         **kwargs: Any) -> Any:
+    """``client.call`` with dpagent's errors: ServerUnavailable or ServerError.
+
+    ``arguments`` carries keyword arguments whose names clash with this function's own (the
+    resources ``pull`` call has one named ``version``)."""
+    kwargs.update(arguments or {})
     prepare: dict[str, Any] = {}
     if version is not None:
         prepare["version"] = version

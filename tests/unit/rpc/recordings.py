@@ -25,3 +25,9 @@ def notifications() -> list[dict[str, Any]]:
     """Every legacy cast an agent host received (topic, method, kwargs, phase)."""
     lines = (CONTRACT / "notifications.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def pushes() -> list[dict[str, Any]]:
+    """The recorded Trunk and SubPort versioned-object pushes (topic, event, objects)."""
+    lines = (CONTRACT / "pushes.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]

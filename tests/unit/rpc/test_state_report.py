@@ -136,17 +136,31 @@ def test_failures_back_off_up_to_the_interval_then_the_interval_resumes(transpor
     reporter = StateReporter(transport, "compute1", interval=10.0, min_backoff=1.0)
     outcomes = iter([None] * 6 + ["alive", None])
     delays: list[float] = []
+    stopping = threading.Event()
 
-    class Stopping(threading.Event):
-        def wait(self, timeout=None):  # the loop's sleep: record it instead
-            delays.append(round(timeout))
-            if len(delays) == 8:
-                self.set()
-            return self.is_set()
+    def sleep(stopping_, started, delay):  # the loop's sleep: record it instead
+        delays.append(round(delay))
+        if len(delays) == 8:
+            stopping_.set()
 
     reporter._attempt = lambda stopping: next(outcomes)  # type: ignore[method-assign]
-    reporter._run(Stopping())
+    reporter._sleep = sleep  # type: ignore[method-assign]
+    reporter._run(stopping)
     assert delays == [1, 2, 4, 8, 10, 10, 10, 1]
+
+
+def test_a_shorter_interval_applies_to_the_sleep_already_under_way(transport):
+    """SIGHUP sets report_interval 600 -> 1: the next report is due 1 s after the last one,
+    not when the old 600 s have passed."""
+    reporter = StateReporter(transport, "compute1", interval=600.0)
+    stopping = threading.Event()
+    started = time.monotonic()
+    sleeper = threading.Thread(target=reporter._sleep, args=(stopping, started, 600.0))
+    sleeper.start()
+    reporter.set_interval(1)
+    sleeper.join(timeout=10)
+    assert not sleeper.is_alive()
+    assert reporter.interval == 1 and reporter.timeout == 1
 
 
 def test_the_loop_retries_until_the_server_answers(transport, conf, double):
