@@ -136,12 +136,17 @@ class LinkOps(Protocol):
 
 @dataclass(frozen=True)
 class DriverContext:
-    """Everything a driver instance gets: its entry point name, its PF, sysfs and link ops."""
+    """Everything a driver instance gets: its entry point name, its PF, sysfs and link ops.
+
+    ``selected_because`` is the loader's reason for this choice, quoted in errors (e.g. why the
+    vendor plugin was not usable).
+    """
 
     name: str
     pf: PfInfo
     sysfs: SysfsAccess
     link_ops: LinkOps
+    selected_because: str = ""
 
 
 def normalize_mac(mac: str) -> str:
@@ -269,10 +274,11 @@ class StandardVfDriver(NicDriver):
     def no_trunks(self, target: VfTarget) -> VfError:
         """The error for a trunk requested from a driver without :attr:`Capability.TRUNK`."""
         kernel = self.context.pf.kernel_driver or "unknown"
+        why = f" ({self.context.selected_because})" if self.context.selected_because else ""
         return self.error(UnsupportedOperation, target,
                           f"VLAN trunk requested, but driver {self.name} of PF {target.pf} "
                           f"(kernel driver {kernel}) cannot carry VLAN trunks on a VF; only a "
-                          "single port VLAN")
+                          f"single port VLAN{why}")
 
     def set_mac(self, target: VfTarget, mac: str) -> None:
         self._link(target, f"setting MAC {mac}", self.context.link_ops.set_vf_mac, mac)
