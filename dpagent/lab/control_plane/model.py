@@ -17,6 +17,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dpagent.controller.agents import heartbeat_result
+from dpagent.controller.views import (
+    dhcp_provider_rules,
+    member_ips,
+    sg_info_rule,
+    version_tuple,
+)
 from dpagent.rpc import topics
 
 
@@ -206,12 +213,13 @@ class ControlPlaneModel:
                     continue
                 entry = self.port_dict(port)
                 entry.update(device=port.id, fixed_ips=[f["ip_address"] for f in port.fixed_ips],
-                             security_group_rules=_provider_rules(port),
+                             security_group_rules=dhcp_provider_rules(
+                                 f["ip_address"] for f in port.fixed_ips),
                              security_group_source_groups=[],
                              security_group_remote_address_groups=[])
                 for sg_id in port.security_groups:
                     group = self.groups[sg_id]
-                    info["security_groups"][sg_id] = [_rule_13(r, group.stateful)
+                    info["security_groups"][sg_id] = [sg_info_rule(r, group.stateful)
                                                       for r in group.rules]
                     for rule in group.rules:
                         gid = rule.get("remote_group_id")
@@ -220,7 +228,7 @@ class ControlPlaneModel:
                             if gid not in entry["security_group_source_groups"]:
                                 entry["security_group_source_groups"].append(gid)
                 info["devices"][port.id] = entry
-            legacy = call_version is None or _version(call_version) < (1, 3)
+            legacy = call_version is None or version_tuple(call_version) < (1, 3)
             for gid, ethertypes in remote.items():
                 members = self.member_ips(gid)
                 if legacy:
@@ -234,18 +242,11 @@ class ControlPlaneModel:
     def member_ips(self, group_id: str) -> dict[str, list[tuple[str, str | None]]]:
         """[ip, None] for fixed IPs and [ip, mac] for address pairs of the group's ports."""
         with self.lock:
-            found: dict[str, set[tuple[str, str | None]]] = {"IPv4": set(), "IPv6": set()}
-            for port in self.ports.values():
-                if group_id not in port.security_groups:
-                    continue
-                pairs: list[tuple[str, str | None]] = [
-                    (f["ip_address"], None) for f in port.fixed_ips]
-                pairs += [(p["ip_address"], p.get("mac_address") or port.mac_address)
-                          for p in port.allowed_address_pairs]
-                for ip, mac in pairs:
-                    version = ipaddress.ip_network(ip, strict=False).version
-                    found["IPv4" if version == 4 else "IPv6"].add((ip, mac))
-            return {e: sorted(found[e], key=lambda m: (m[0], m[1] or "")) for e in found}
+            return member_ips(
+                ([f["ip_address"] for f in p.fixed_ips],
+                 [(a["ip_address"], a.get("mac_address") or p.mac_address)
+                  for a in p.allowed_address_pairs])
+                for p in self.ports.values() if group_id in p.security_groups)
 
     def set_device_status(self, device: str, host: str, up: bool) -> dict[str, Any] | None:
         with self.lock:
@@ -262,10 +263,9 @@ class ControlPlaneModel:
             if agent is None:
                 agent = self.agents[key] = AgentRecord(state["agent_type"], state["host"])
                 result = "new"
-            elif not agent.heartbeats or now - agent.heartbeats[-1] > self.agent_down_time:
-                result = "revived"
-            else:
-                result = "alive"
+            else:  # an agent without heartbeats yet counts as long dead
+                result = heartbeat_result(agent.heartbeats[-1] if agent.heartbeats else
+                                          float("-inf"), now, self.agent_down_time)
             agent.heartbeats.append(now)
             agent.state = copy.deepcopy(state)
             if state.get("start_flag"):
@@ -278,36 +278,3 @@ class ControlPlaneModel:
         with self.lock:
             return self.agents.get((agent_type, host))
 
-
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split("."))
-
-
-def _rule_13(rule: dict[str, Any], stateful: bool) -> dict[str, Any]:
-    """An API rule as SG_INFO 1.3 shows it: remote_ip_prefix becomes source/dest_ip_prefix."""
-    out: dict[str, Any] = {"direction": rule["direction"], "ethertype": rule["ethertype"],
-                           "stateful": stateful}
-    for key in ("protocol", "port_range_min", "port_range_max", "remote_group_id",
-                "remote_address_group_id"):
-        if rule.get(key) is not None:
-            out[key] = rule[key]
-    if rule.get("remote_ip_prefix"):
-        prefix = str(ipaddress.ip_network(rule["remote_ip_prefix"], strict=False))
-        out["source_ip_prefix" if rule["direction"] == "ingress" else "dest_ip_prefix"] = prefix
-    return out
-
-
-def _provider_rules(port: Port) -> list[dict[str, Any]]:
-    """The DHCP rules neutron adds to each port (rpc/10)."""
-    rules: list[dict[str, Any]] = []
-    for fixed in port.fixed_ips:
-        if ipaddress.ip_address(fixed["ip_address"]).version == 4:
-            for dest in (f"{fixed['ip_address']}/32", "255.255.255.255/32"):
-                rules.append({"direction": "ingress", "ethertype": "IPv4", "protocol": "udp",
-                              "source_port_range_min": 67, "source_port_range_max": 67,
-                              "port_range_min": 68, "port_range_max": 68,
-                              "dest_ip_prefix": dest})
-    rules.append({"direction": "ingress", "ethertype": "IPv6", "protocol": "udp",
-                  "source_port_range_min": 547, "source_port_range_max": 547,
-                  "port_range_min": 546, "port_range_max": 546, "dest_ip_prefix": "fe80::/64"})
-    return rules
