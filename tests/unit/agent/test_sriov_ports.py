@@ -1,0 +1,210 @@
+"""The SR-IOV side's decisions: what a direct port wants of its VF, and how the worker keeps
+VFs, reports and trunk status in step with the control plane (fakes on both sides; the real
+VF programmer over a fake sysfs tree is tested in tests/functional/agent)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from dpagent.agent.sriov_ports import PlanError, SriovPorts, VfPlan, plan_for
+from dpagent.rpc.trunks import SubPort, Trunk
+
+HOST = "compute1"
+
+
+def details(port_id="p1", **over):
+    entry = {"device": port_id, "port_id": port_id, "network_id": "n1",
+             "mac_address": "FA:16:3E:00:00:01", "admin_state_up": True,
+             "network_type": "vlan", "physical_network": "physnet2", "segmentation_id": 100,
+             "port_security_enabled": True, "profile": {"pci_slot": "0000:07:02.0"}}
+    entry.update(over)
+    return entry
+
+
+def trunk(*vlans, trunk_id="t1", parent="p1"):
+    return Trunk(trunk_id, parent, tuple(SubPort(f"sp{v}", trunk_id, "vlan", v)
+                                         for v in sorted(vlans)))
+
+
+def test_a_vlan_port_gets_its_segment_as_port_vlan():
+    plan = plan_for(details(), None)
+    assert plan == VfPlan("p1", "fa:16:3e:00:00:01", "0000:07:02.0", vlan=100,
+                          trunk_vlans=None, spoof_check=True, link_up=True)
+
+
+def test_a_trunk_parent_carries_its_subport_vlans_and_no_port_vlan():
+    plan = plan_for(details(), trunk(10, 20))
+    assert (plan.vlan, plan.trunk_vlans) == (0, {10, 20})
+
+
+def test_flat_no_port_security_and_admin_down():
+    plan = plan_for(details(network_type="flat", segmentation_id=None,
+                            port_security_enabled=False, admin_state_up=False), None)
+    assert (plan.vlan, plan.spoof_check, plan.link_up) == (0, False, False)
+
+
+@pytest.mark.parametrize("over, words", [
+    ({"segmentation_id": 4095}, "4095 is outside 1-4094"),
+    ({"network_type": "vxlan"}, "network type 'vxlan'"),
+    ({"profile": {"pci_slot": 7}}, "pci_slot 7"),
+    ({"mac_address": None}, "no mac_address"),
+])
+def test_bad_details_are_refused_naming_port_and_field(over, words):
+    with pytest.raises(PlanError) as raised:
+        plan_for(details(**over), None)
+    assert "port p1" in str(raised.value) and words.split()[0] in str(raised.value)
+
+
+class FakeVfs:
+    """Records what was asked; a plan naming a VLAN in ``refuse`` fails like a driver."""
+
+    def __init__(self):
+        self.applied: list[VfPlan] = []
+        self.released: list[VfPlan] = []
+        self.refuse_trunks = False
+
+    def apply(self, plan):
+        if plan.trunk_vlans and self.refuse_trunks:
+            raise RuntimeError(f"port {plan.port_id}, PF ens1f0, VF 2 (driver netlink): "
+                               "this NIC has no VLAN trunks")
+        self.applied.append(plan)
+        return "ens1f0/2"
+
+    def release(self, plan):
+        self.released.append(plan)
+
+    def device_mappings(self):
+        return {"physnet2": ["ens1f0"]}
+
+
+class FakeControlPlane:
+    def __init__(self):
+        self.ports = {"p1": details()}
+        self.trunks: dict[str, Trunk] = {}
+        self.up: list[str] = []
+        self.down: list[str] = []
+        self.bindings: list[list[SubPort]] = []
+        self.trunk_status: list[tuple[str, str]] = []
+        self.available = True
+        self.changed = threading.Event()
+
+    def _check(self):
+        if not self.available:
+            raise TimeoutError("no reply")
+
+    def direct_ports(self):
+        self._check()
+        return [{"id": p} for p in self.ports]
+
+    def get_devices_details(self, devices):
+        self._check()
+        return [self.ports.get(d, {"device": d}) for d in devices], []
+
+    def trunk_of(self, port_id):
+        self._check()
+        return next((t for t in self.trunks.values() if t.port_id == port_id), None)
+
+    def update_device_list(self, up, down):
+        self._check()
+        self.up += up
+        self.down += down
+        self.changed.set()
+
+    def update_subport_bindings(self, subports):
+        self.bindings.append(list(subports))
+
+    def update_trunk_status(self, trunk_id, status):
+        self.trunk_status.append((trunk_id, status))
+        self.changed.set()
+
+
+def wait_for(predicate, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def side():
+    cp, vfs = FakeControlPlane(), FakeVfs()
+    ports = SriovPorts(cp, vfs, retry_backoff=0.05)
+    yield cp, vfs, ports
+    ports.stop()
+
+
+def test_start_wires_the_direct_ports_and_reports_them_up(side):
+    cp, vfs, ports = side
+    ports.start()
+    wait_for(lambda: cp.up == ["p1"])
+    assert vfs.applied[-1].vlan == 100
+    assert ports.status()["ports"] == {"wired": 1}
+
+
+def test_subport_pushes_reconverge_the_parent_and_report_bindings(side):
+    cp, vfs, ports = side
+    cp.trunks["t1"] = trunk(10, 20)
+    ports.start()
+    wait_for(lambda: ("t1", "ACTIVE") in cp.trunk_status)
+    assert vfs.applied[-1].trunk_vlans == {10, 20}
+    cp.trunks["t1"] = trunk(10, 20, 30)
+    ports.on_subports("created", [SubPort("sp30", "t1", "vlan", 30)])
+    wait_for(lambda: vfs.applied[-1].trunk_vlans == {10, 20, 30})
+    assert [s.segmentation_id for s in cp.bindings[-1]] == [10, 20, 30]
+    ports.on_subports("created", [SubPort("x", "unknown-trunk", "vlan", 40)])  # not ours
+    cp.trunks["t1"] = trunk(10, 30)
+    ports.on_subports("deleted", [SubPort("sp20", "t1", "vlan", 20)])
+    wait_for(lambda: vfs.applied[-1].trunk_vlans == {10, 30})
+    assert cp.up == ["p1"]  # reported up once
+
+
+def test_a_trunk_on_a_nic_without_trunks_fails_the_port_and_degrades_the_trunk(side):
+    cp, vfs, ports = side
+    cp.ports["p2"] = details("p2", mac_address="fa:16:3e:00:00:02")
+    cp.trunks["t1"] = trunk(10)
+    vfs.refuse_trunks = True
+    ports.start()
+    wait_for(lambda: "p1" in cp.down and "p2" in cp.up)
+    assert ("t1", "DEGRADED") in cp.trunk_status
+    status = ports.status()
+    assert status["ports"] == {"failed": 1, "wired": 1}
+    assert "no VLAN trunks" in status["failed"]["p1"] and "PF ens1f0" in status["failed"]["p1"]
+
+
+def test_port_delete_releases_the_vf_and_reports_down(side):
+    cp, vfs, ports = side
+    ports.start()
+    wait_for(lambda: cp.up == ["p1"])
+    ports.port_deleted("p1")
+    wait_for(lambda: cp.down == ["p1"])
+    assert vfs.released[-1].port_id == "p1"
+    ports.port_deleted("p1")  # again, or never ours: nothing
+    ports.port_updated({"id": "p9", "binding:vnic_type": "normal", "binding:host_id": HOST}, HOST)
+    time.sleep(0.2)
+    assert cp.down == ["p1"] and ports.ports == {}
+
+
+def test_a_port_update_binding_a_direct_port_here_wires_it(side):
+    cp, vfs, ports = side
+    ports.start()
+    wait_for(lambda: cp.up == ["p1"])
+    cp.ports["p3"] = details("p3", segmentation_id=300)
+    ports.port_updated({"id": "p3", "binding:vnic_type": "direct", "binding:host_id": HOST},
+                       HOST)
+    wait_for(lambda: cp.up == ["p1", "p3"])
+    assert vfs.applied[-1].vlan == 300
+
+
+def test_work_waits_out_a_control_plane_outage(side):
+    cp, vfs, ports = side
+    cp.available = False
+    ports.start()
+    time.sleep(0.3)
+    assert cp.up == [] and not ports.synced_once
+    cp.available = True
+    wait_for(lambda: cp.up == ["p1"])
