@@ -207,17 +207,17 @@ class SriovPorts:
 
     def on_trunks(self, event_type: str, trunks: list[Trunk]) -> None:
         """Trunk pushes: a trunk created on (or deleted from) one of our parents."""
-        for trunk in trunks:
-            if trunk.port_id in self.ports:
-                self._mark(lambda w, p=trunk.port_id: w.ports.add(p))
+        parents = {t.port_id for t in trunks if t.port_id in self.ports}
+        if parents:
+            self._mark(lambda w: w.ports.update(parents))
 
     def on_subports(self, event_type: str, subports: list[SubPort]) -> None:
         """Subport pushes: refetch the trunk of an affected parent; the VF programmer writes
         only the VLANs that changed."""
-        for subport in subports:
-            parent = self._trunk_parent.get(subport.trunk_id)
-            if parent is not None:
-                self._mark(lambda w, p=parent: w.ports.add(p))
+        parents = {self._trunk_parent[s.trunk_id] for s in subports
+                   if s.trunk_id in self._trunk_parent}
+        if parents:
+            self._mark(lambda w: w.ports.update(parents))
 
     def inventory_changed(self, pfs: Iterable[str]) -> None:
         """VFs appeared or vanished (udev): re-apply every port of those PFs."""
@@ -285,7 +285,7 @@ class SriovPorts:
         self.synced_once = True
 
     def _release(self, port_ids: list[str]) -> None:
-        down = []
+        down: list[str] = []
         for port_id in port_ids:
             record = self.ports.pop(port_id, None)
             if record is None:
@@ -308,7 +308,8 @@ class SriovPorts:
             self.ports.setdefault(port_id, DirectPort(port_id))
         details, failed = self._call(self.control_plane.get_devices_details, port_ids)
         by_id = {d.get("device"): d for d in details if isinstance(d, dict)}
-        up, down = [], []
+        up: list[str] = []
+        down: list[str] = []
         for port_id in port_ids:
             record = self.ports[port_id]
             entry = by_id.get(port_id)
