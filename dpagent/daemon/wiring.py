@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from dpagent.agent.agent import Agent, ControlPlaneUnavailable
+from dpagent.agent.sriov_ports import SriovPorts
 from dpagent.rpc.errors import ServerUnavailable
 from dpagent.rpc.plugin_api import PluginApi
+from dpagent.rpc.trunks import SubPort, Trunk, TrunkApi
 
 LOG = logging.getLogger(__name__)
 
@@ -51,11 +53,46 @@ class RpcControlPlane:
                         result.failed_devices_up, result.failed_devices_down)
 
 
-class AgentNotificationHandler:
-    """Turns the server's notifications into work for the agent (never blocks)."""
+class RpcSriovControlPlane:
+    """The SR-IOV side's :class:`~dpagent.agent.sriov_ports.SriovControlPlane` over neutron's
+    plugin and trunk RPC (ServerUnavailable is a TimeoutError: the side retries later)."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, api: PluginApi, trunks: TrunkApi) -> None:
+        self.api = api
+        self.trunks = trunks
+
+    def direct_ports(self) -> list[dict[str, Any]]:
+        return self.api.get_ports_by_vnic_type_and_host("direct")
+
+    def get_devices_details(self, devices: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        details = self.api.get_devices_details_list_and_failed_devices(devices)
+        for port_id, reason in details.failed.items():
+            LOG.warning("SR-IOV: no usable details for port %s: %s", port_id, reason)
+        return details.devices, sorted(details.failed)
+
+    def trunk_of(self, port_id: str) -> Trunk | None:
+        return self.trunks.trunk_of(port_id)
+
+    def update_device_list(self, up: list[str], down: list[str]) -> None:
+        self.api.update_device_list(up, down)
+
+    def update_subport_bindings(self, subports: list[SubPort]) -> None:
+        self.trunks.update_subport_bindings(subports)
+
+    def update_trunk_status(self, trunk_id: str, status: str) -> None:
+        self.trunks.update_trunk_status(trunk_id, status)
+
+
+class AgentNotificationHandler:
+    """Turns the server's notifications into work for the agent (never blocks).
+
+    With SR-IOV enabled, port updates and deletions also reach the SR-IOV side, which keeps
+    the direct ports bound to ``host``."""
+
+    def __init__(self, agent: Agent, sriov: SriovPorts | None = None, host: str = "") -> None:
         self.agent = agent
+        self.sriov = sriov
+        self.host = host
 
     def on_security_groups_rule_updated(self, sg_ids: list[str]) -> None:
         self.agent.security_groups_rule_updated(sg_ids)
@@ -68,9 +105,14 @@ class AgentNotificationHandler:
         port_id = port.get("id")
         if isinstance(port_id, str):
             self.agent.port_updated(port_id)
+            if self.sriov is not None:
+                self.sriov.port_updated(port, self.host)
 
     def on_port_delete(self, port_id: str) -> None:
-        """The VIF's removal from OVSDB is what unwires it; nothing to do here."""
+        """The VIF's removal from OVSDB is what unwires an OVS port; a direct port's VF is
+        released here."""
+        if self.sriov is not None:
+            self.sriov.port_deleted(port_id)
 
     def on_network_update(self, network: dict[str, Any]) -> None:
         """Nothing of a network's API attributes changes br-int's flows."""

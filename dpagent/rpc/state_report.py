@@ -104,6 +104,22 @@ def agent_configurations(conf: cfg.ConfigOpts) -> dict[str, Any]:
     }
 
 
+def sriov_agent_configurations(device_mappings: Mapping[str, list[str]]) -> dict[str, Any]:
+    """The ``configurations`` of the SR-IOV side's own agent record (``NIC Switch agent``):
+    neutron's SR-IOV mechanism driver binds a ``direct`` port to a host only if a live agent
+    of that type there has the port's physnet in ``device_mappings``."""
+    return {
+        "device_mappings": {physnet: list(pfs) for physnet, pfs in device_mappings.items()},
+        "devices": 0,
+        "extensions": [],
+        "resource_provider_bandwidths": {},
+        "resource_provider_hypervisors": {},
+        "resource_provider_inventory_defaults": {"allocation_ratio": 1.0, "min_unit": 1,
+                                                 "step_size": 1, "reserved": 0},
+        "admin_state_up": True,
+    }
+
+
 def utc_timestamp() -> str:
     return datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
 
