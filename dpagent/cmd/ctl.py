@@ -1,8 +1,15 @@
 """``dpagent-ctl``: the operator's tool.
 
     dpagent-ctl status [--socket PATH] [--json]
+    dpagent-ctl [--api-url URL] agents list [--host H] [--json]
+    dpagent-ctl [--api-url URL] agents show ID [--json]
+    dpagent-ctl [--api-url URL] agents set (--admin-down | --admin-up) ID
+    dpagent-ctl [--api-url URL] agents delete ID
 
-(``agents list/set/delete`` against the controller's API come with the controller.)
+``status`` asks the local daemon through its socket; ``agents`` talks to the controller's
+agents API (neutron's ``/v2.0/agents``, so it works against neutron-server too, given a
+token-less endpoint).  Exit status: 0 done, 1 the API refused (its message is printed),
+2 the daemon or API could not be reached.
 """
 
 from __future__ import annotations
@@ -11,11 +18,14 @@ import argparse
 import json
 import sys
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 from dpagent.daemon.status import query
 
 DEFAULT_SOCKET = "/var/run/dpagent/status.sock"
+DEFAULT_API_URL = "http://127.0.0.1:9696"
 
 
 def _age(timestamp: float | None) -> str:
@@ -43,13 +53,104 @@ def render(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dpagent-ctl")
-    commands = parser.add_subparsers(dest="command", required=True)
+def render_agents(agents: list[dict[str, Any]]) -> str:
+    """A table like ``openstack network agent list``."""
+    rows = [("ID", "Agent Type", "Host", "Alive", "State", "Binary")]
+    for a in agents:
+        rows.append((a["id"], a["agent_type"], a["host"], ":-)" if a["alive"] else "XXX",
+                     "UP" if a["admin_state_up"] else "DOWN", a["binary"]))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+class ApiFailure(Exception):
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+def api_request(base: str, method: str, path: str, body: Any = None,
+                timeout: float = 10.0) -> Any:
+    """One JSON request to the API; the decoded answer (None for 204)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base.rstrip('/')}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json",
+                                              "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = response.read()
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode("utf-8", "replace")
+        try:
+            message = json.loads(text)["NeutronError"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = text.strip() or exc.reason
+        raise ApiFailure(f"{exc.code}: {message}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise ApiFailure(f"cannot reach the API at {base}: {exc}", unreachable=True) from exc
+    return json.loads(payload) if payload else None
+
+
+def _agents(args: argparse.Namespace) -> int:
+    base = args.api_url
+    if args.agents_command == "list":
+        query = f"?host={urllib.request.quote(args.host)}" if args.host else ""
+        agents = api_request(base, "GET", f"/v2.0/agents{query}")["agents"]
+        print(json.dumps(agents, indent=1) if args.json else render_agents(agents))
+    elif args.agents_command == "show":
+        agent = api_request(base, "GET", f"/v2.0/agents/{args.id}")["agent"]
+        print(json.dumps(agent, indent=1) if args.json else "\n".join(
+            f"{k:20} {json.dumps(v) if isinstance(v, dict | list) else v}"
+            for k, v in sorted(agent.items())))
+    elif args.agents_command == "set":
+        up = bool(args.admin_up)
+        agent = api_request(base, "PUT", f"/v2.0/agents/{args.id}",
+                            {"agent": {"admin_state_up": up}})["agent"]
+        print(f"agent {agent['id']} ({agent['agent_type']} on {agent['host']}): admin state "
+              f"{'UP' if agent['admin_state_up'] else 'DOWN'}")
+    else:
+        api_request(base, "DELETE", f"/v2.0/agents/{args.id}")
+        print(f"agent {args.id} deleted (a live agent registers again with its next "
+              "heartbeat)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="dpagent-ctl")
+    top.add_argument("--api-url", default=DEFAULT_API_URL,
+                     help=f"the controller's API (default {DEFAULT_API_URL})")
+    commands = top.add_subparsers(dest="command", required=True)
     status = commands.add_parser("status", help="the local daemon's state")
     status.add_argument("--socket", default=DEFAULT_SOCKET)
     status.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+    agents = commands.add_parser("agents", help="agents known to the controller")
+    sub = agents.add_subparsers(dest="agents_command", required=True)
+    listing = sub.add_parser("list", help="every agent, with liveness and admin state")
+    listing.add_argument("--host")
+    listing.add_argument("--json", action="store_true")
+    show = sub.add_parser("show", help="one agent, with its reported configurations")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    setter = sub.add_parser("set", help="set an agent's administrative state")
+    state = setter.add_mutually_exclusive_group(required=True)
+    state.add_argument("--admin-down", action="store_true",
+                       help="cordon: wired ports keep working, new ports are not wired")
+    state.add_argument("--admin-up", action="store_true")
+    setter.add_argument("id")
+    delete = sub.add_parser("delete", help="forget an agent (a live one comes back)")
+    delete.add_argument("id")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "agents":
+        try:
+            return _agents(args)
+        except ApiFailure as exc:
+            print(f"dpagent-ctl: {exc}", file=sys.stderr)
+            return 2 if exc.unreachable else 1
     try:
         snapshot = query(args.socket)
     except OSError as exc:
