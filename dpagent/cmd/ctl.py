@@ -19,6 +19,7 @@ import json
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -95,7 +96,7 @@ def api_request(base: str, method: str, path: str, body: Any = None,
 def _agents(args: argparse.Namespace) -> int:
     base = args.api_url
     if args.agents_command == "list":
-        query = f"?host={urllib.request.quote(args.host)}" if args.host else ""
+        query = f"?host={urllib.parse.quote(args.host)}" if args.host else ""
         agents = api_request(base, "GET", f"/v2.0/agents{query}")["agents"]
         print(json.dumps(agents, indent=1) if args.json else render_agents(agents))
     elif args.agents_command == "show":
