@@ -238,6 +238,31 @@ class NicDriver(abc.ABC):
                           f"errno {exc.errno})")
 
 
+    def require(self, target: VfTarget, capability: Capability) -> None:
+        """Raise :meth:`unsupported` unless this driver has ``capability``."""
+        if capability not in self.capabilities:
+            raise self.unsupported(target, capability)
+
+    def unsupported(self, target: VfTarget, capability: Capability) -> VfError:
+        """The error for a request needing ``capability``, naming PF, driver and why."""
+        kernel = self.context.pf.kernel_driver or "unknown"
+        what, limit = _UNSUPPORTED.get(capability, (", ".join(capability.names), "do that"))
+        why = f" ({self.context.selected_because})" if self.context.selected_because else ""
+        return self.error(UnsupportedOperation, target,
+                          f"{what} requested, but driver {self.name} of PF {target.pf} (kernel "
+                          f"driver {kernel}) cannot {limit}{why}")
+
+
+_UNSUPPORTED = {
+    Capability.TRUNK: ("VLAN trunk", "carry VLAN trunks on a VF; only a single port VLAN"),
+    Capability.PORT_VLAN: ("port VLAN", "set a VF's port VLAN"),
+    Capability.MAC: ("MAC", "set a VF's MAC"),
+    Capability.SPOOF_CHECK: ("spoof checking", "change a VF's spoof checking"),
+    Capability.LINK_STATE: ("link state", "set a VF's link state"),
+    Capability.TRUST: ("trust", "change a VF's trust mode"),
+}
+
+
 class StandardVfDriver(NicDriver):
     """The kernel's standard VF settings, through :class:`LinkOps`; no VLAN trunks.
 
@@ -266,19 +291,10 @@ class StandardVfDriver(NicDriver):
 
     def add_trunk_vlans(self, target: VfTarget, vlans: Collection[int]) -> None:
         if vlans:
-            raise self.no_trunks(target)
+            raise self.unsupported(target, Capability.TRUNK)
 
     def remove_trunk_vlans(self, target: VfTarget, vlans: Collection[int]) -> None:
         """Nothing to do: without trunks no VLAN is ever on one."""
-
-    def no_trunks(self, target: VfTarget) -> VfError:
-        """The error for a trunk requested from a driver without :attr:`Capability.TRUNK`."""
-        kernel = self.context.pf.kernel_driver or "unknown"
-        why = f" ({self.context.selected_because})" if self.context.selected_because else ""
-        return self.error(UnsupportedOperation, target,
-                          f"VLAN trunk requested, but driver {self.name} of PF {target.pf} "
-                          f"(kernel driver {kernel}) cannot carry VLAN trunks on a VF; only a "
-                          f"single port VLAN{why}")
 
     def set_mac(self, target: VfTarget, mac: str) -> None:
         self._link(target, f"setting MAC {mac}", self.context.link_ops.set_vf_mac, mac)

@@ -172,7 +172,7 @@ class FakeSysfsTree:
     def _file(self, relative: str, content: str) -> None:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{content}\n" if content else "")
+        path.write_text(f"{content}\n")
 
     def _link(self, relative: str, target: str) -> None:
         path = self.root / relative
@@ -306,11 +306,12 @@ class FakeSysfs(Sysfs):
         super().__init__(tree.root)
         self.tree = tree
         self.writes: list[tuple[str, str]] = []
-        self._refusals: dict[Path, int] = {}
+        self._refusals: dict[Path, tuple[int, Callable[[str], bool]]] = {}
 
-    def refuse(self, relative: str, error: int = errno.EINVAL) -> None:
-        """Make the kernel refuse every later write to ``relative`` with ``error``."""
-        self._refusals[self.path(relative).resolve()] = error
+    def refuse(self, relative: str, error: int = errno.EINVAL,
+               when: Callable[[str], bool] = lambda value: True) -> None:
+        """Make the kernel refuse later writes to ``relative`` (those ``when`` accepts)."""
+        self._refusals[self.path(relative).resolve()] = (error, when)
 
     def allow(self, relative: str) -> None:
         self._refusals.pop(self.path(relative).resolve(), None)
@@ -321,8 +322,8 @@ class FakeSysfs(Sysfs):
 
     def _write_once(self, path: Path, data: bytes) -> int:
         resolved = path.resolve()
-        if resolved in self._refusals:
-            error = self._refusals[resolved]
+        error, when = self._refusals.get(resolved, (0, lambda value: False))
+        if when(data.decode(errors="replace")):
             raise OSError(error, os.strerror(error), str(path))
         handler = self.tree.handler(resolved)
         if handler is None:
@@ -336,13 +337,16 @@ class FakeLinkOps:
     """The fake kernel's rtnetlink VF settings (implements :class:`sriov.driver.LinkOps`).
 
     ``unsupported`` holds operation names (``mac``, ``vlan``, ``spoof_check``, ``link_state``,
-    ``trust``) the NIC answers with EOPNOTSUPP; ``calls`` logs every successful set.
+    ``trust``) the NIC answers with EOPNOTSUPP, ``refusals`` operations refused with another
+    errno, ``ignored`` operations accepted but not applied (as some firmware does);
+    ``calls`` logs every successful set.
     """
 
     def __init__(self, tree: FakeSysfsTree, unsupported: set[str] | None = None) -> None:
         self.tree = tree
         self.unsupported = set(unsupported or ())
         self.refusals: dict[str, int] = {}
+        self.ignored: set[str] = set()
         self.calls: list[tuple[str, str, int, object]] = []
 
     def vf_states(self, pf: str) -> Mapping[int, VfLinkState]:
@@ -378,5 +382,6 @@ class FakeLinkOps:
             error = errno.EINVAL
         if error is not None:
             raise OSError(error, os.strerror(error))
-        self.tree.link[(pf, vf)] = replace(self.tree.link[(pf, vf)], **changes)  # type: ignore[arg-type]
+        if operation not in self.ignored:
+            self.tree.link[(pf, vf)] = replace(self.tree.link[(pf, vf)], **changes)  # type: ignore[arg-type]
         self.calls.append((operation, pf, vf, value))

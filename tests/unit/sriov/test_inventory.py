@@ -29,7 +29,7 @@ def test_the_fake_tree_has_the_real_layout(tree):
     assert (pf_dev / "driver").resolve() == (root / "bus/pci/drivers/i40e").resolve()
     assert (root / "class/net/ens1f0/device/virtfn1/physfn").resolve() == pf_dev.resolve()
     assert (root / "class/net/ens1f0v1/address").read_text() == "02:00:00:07:00:01\n"
-    assert (root / "class/net/ens1f0/device/sriov/1/trunk").read_text() == ""
+    assert (root / "class/net/ens1f0/device/sriov/1/trunk").read_text() == "\n"
     assert (root / "class/net/ens1f0/device/sriov/1/allow_untagged").read_text() == "on\n"
     assert (root / "bus/pci/devices/0000:07:02.1/physfn/net/ens1f0").is_dir()
 
