@@ -32,6 +32,15 @@ elif [ "$rc" -ne 0 ]; then
     failed+=("pytest (exit $rc)")
 fi
 
+# tests/vm runs only inside a QEMU VM with an emulated SR-IOV NIC (about a
+# minute, see tools/sriov-vm/README.md).  Always on under CI.
+echo "== SR-IOV VM tier (tools/sriov-vm/run.sh)"
+if [ "${DPAGENT_SKIP_VM:-0}" != 0 ] && [ -z "${CI:-}" ]; then
+    echo "run-tests: SR-IOV VM tier skipped (DPAGENT_SKIP_VM=$DPAGENT_SKIP_VM)"
+else
+    bash tools/sriov-vm/run.sh || failed+=("sriov-vm (exit $?)")
+fi
+
 echo
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "run-tests: FAILED: ${failed[*]}"
