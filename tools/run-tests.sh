@@ -32,6 +32,16 @@ elif [ "$rc" -ne 0 ]; then
     failed+=("pytest (exit $rc)")
 fi
 
+# The one-command demo, end to end (about 40 s); its exit code counts.  Always on under CI.
+echo "== demo (python -m dpagent.lab.demo)"
+if [ "${DPAGENT_SKIP_DEMO:-0}" != 0 ] && [ -z "${CI:-}" ]; then
+    echo "run-tests: demo skipped (DPAGENT_SKIP_DEMO=$DPAGENT_SKIP_DEMO)"
+else
+    demo_start=$SECONDS
+    .venv/bin/python -m dpagent.lab.demo || failed+=("demo (exit $?)")
+    echo "run-tests: the demo took $((SECONDS - demo_start)) s"
+fi
+
 # tests/vm runs only inside a QEMU VM with an emulated SR-IOV NIC (about a
 # minute, see tools/sriov-vm/README.md).  Always on under CI.
 echo "== SR-IOV VM tier (tools/sriov-vm/run.sh)"
