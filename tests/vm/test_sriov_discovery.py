@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
 from sriov.config import SriovSettings
@@ -55,3 +57,17 @@ def test_a_port_finds_its_vf_by_pci_slot_and_by_admin_mac(igb_vfs: IgbPF) -> Non
     by_mac = inventory.find_vf(mac="FA:16:3E:00:00:04")
     assert (by_mac.index, by_mac.admin_mac) == (4, "fa:16:3e:00:00:04")
     assert inventory.find_vf(pci_slot=slot, mac="fa:16:3e:00:00:04").index == 5  # slot first
+
+
+def test_sriov_numvfs_through_the_single_write_path_gets_the_kernels_errnos(
+        igb_pf: IgbPF) -> None:
+    """The same semantics the fake tree emulates for the unit tests."""
+    sysfs = Sysfs("/sys")
+    path = f"class/net/{igb_pf.name}/device/sriov_numvfs"
+    sysfs.write(path, "3")
+    assert igb_pf.numvfs == 3 and sysfs.read(path) == "3"
+    for value, error in (("2", errno.EBUSY), ("8", errno.ERANGE)):
+        with pytest.raises(OSError) as caught:
+            sysfs.write(path, value)
+        assert caught.value.errno == error
+    assert igb_pf.numvfs == 3
