@@ -175,8 +175,10 @@ class SriovMonitor:
             os.write(self._wake_write, b"x")
             self._thread.join()
             self._thread = None
-        for fd in (self._wake_read, self._wake_write):
-            os.close(fd)
+        if self._wake_read >= 0:
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+            self._wake_read = self._wake_write = -1
 
     def _run(self) -> None:
         poller = select.poll()

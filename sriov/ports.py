@@ -210,6 +210,9 @@ class VfPortConfigurator:
                 self._verify(request, driver, target, plan)
         except VfError as exc:
             raise exc.replace(port=request.port, rollback=_rollback(done)) from exc
+        except Exception as exc:  # a plugin's bug must not leave the VF half-configured
+            failure = driver.error(DriverRefused, target, f"driver {driver.name} failed: {exc!r}")
+            raise failure.replace(rollback=_rollback(done)) from exc
 
     @staticmethod
     def _verify(request: VfPortRequest, driver: NicDriver, target: VfTarget,

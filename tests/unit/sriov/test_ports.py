@@ -198,3 +198,19 @@ def test_one_failed_port_does_not_stop_the_others(configurator, tree):
     assert not isinstance(outcome["a"], VfError) and not isinstance(outcome["c"], VfError)
     assert tree.trunk("ens1f0", 0) == "10\n" and tree.trunk("ens1f0", 1) == "\n"
     assert tree.link[("ens2f0", 0)].vlan == 7
+
+
+def test_a_plugin_bug_mid_request_is_a_vf_error_and_is_rolled_back(configurator, tree,
+                                                                    monkeypatch):
+    configurator.apply(VfPortRequest("p", pci_slot="0000:07:02.3",
+                                     vlans=VlanIntent(port_vlan=100)))
+    driver = configurator.drivers.for_pf(configurator.inventory.pf("ens1f0").info())
+
+    def broken(target, vlans):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(driver, "add_trunk_vlans", broken)
+    with pytest.raises(DriverRefused, match=r"driver intel_i40e failed: KeyError\('oops'\); "
+                       r"rolled back \(port VLAN 100\)"):
+        configurator.apply(trunk_port({10}, slot="0000:07:02.3"))
+    assert tree.link[("ens1f0", 3)].vlan == 100
