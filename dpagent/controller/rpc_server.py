@@ -149,4 +149,9 @@ class RpcServer:
 
     def stop(self, timeout: float | None = None) -> bool:
         servers, self._servers = self._servers, []
-        return stop_servers(servers, timeout)
+        stopped = stop_servers(servers, timeout)
+        if self.faults.rate:
+            LOG.info("injected faults: %d of %d calls (%s)", sum(self.faults.injected.values()),
+                     self.faults.calls, ", ".join(f"{k} {v}" for k, v in
+                                                  sorted(self.faults.injected.items())))
+        return stopped

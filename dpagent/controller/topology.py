@@ -336,14 +336,12 @@ def _address_groups(items: list[Any], previous: Topology) -> dict[str, AddressGr
 
 
 def _fixed_ips(item: Mapping[str, Any], where: str, network: Network, old: Port | None,
-               used: set[str]) -> tuple[FixedIp, ...]:
+               used: set[str], keep: bool) -> tuple[FixedIp, ...]:
     """The port's addresses; ``used`` holds every address taken on the network (explicit
     ones of all ports included) and receives the ones allocated here."""
     raw = item.get("fixed_ips")
-    if raw is None and old is not None and old.network_id == network.id and \
-            not {f.ip_address for f in old.fixed_ips} & used:
-        used.update(f.ip_address for f in old.fixed_ips)
-        return old.fixed_ips
+    if keep and old is not None:
+        return old.fixed_ips  # reserved for it by _keep_addresses
     fixed = []
     for i, value in enumerate(_list(raw, f"{where}.fixed_ips")):
         address = _ip(value, f"{where}.fixed_ips[{i}]")
@@ -388,6 +386,26 @@ def _claim_addresses(named: list[tuple[str, str, Mapping[str, Any]]],
     return used
 
 
+def _keep_addresses(named: list[tuple[str, str, Mapping[str, Any]]],
+                    net_ids: Mapping[str, str], previous: Topology,
+                    used: dict[str, set[str]]) -> set[str]:
+    """Ports that give no addresses keep the ones they had (unless now claimed explicitly
+    by another port): reserve them before anything is allocated; the names of those ports."""
+    kept = set()
+    old_ports = {p.name: p for p in previous.ports.values()}
+    for name, _where, item in named:
+        old = old_ports.get(name)
+        net_id = net_ids.get(str(item.get("network")))
+        if item.get("fixed_ips") is not None or old is None or old.network_id != net_id \
+                or net_id is None:
+            continue
+        addresses = {f.ip_address for f in old.fixed_ips}
+        if not addresses & used[net_id]:
+            used[net_id] |= addresses
+            kept.add(name)
+    return kept
+
+
 def _ports(items: list[Any], previous: Topology, networks: dict[str, Network],
            groups: dict[str, SecurityGroup]) -> dict[str, Port]:
     net_ids = {n.name: n.id for n in networks.values()}
@@ -396,6 +414,7 @@ def _ports(items: list[Any], previous: Topology, networks: dict[str, Network],
     # addresses given explicitly are taken first, so allocation never steals one
     claimed = _claim_addresses(named, net_ids)
     used = {n: set(claimed.get(n, ())) for n in networks}
+    kept = _keep_addresses(named, net_ids, previous, used)
     ports: dict[str, Port] = {}
     macs: dict[str, str] = {}
     for name, where, item in named:
@@ -417,7 +436,7 @@ def _ports(items: list[Any], previous: Topology, networks: dict[str, Network],
         if mac in macs:
             raise TopologyError(f"{where}.mac", f"{mac} is already used by port {macs[mac]!r}")
         macs[mac] = name
-        fixed = _fixed_ips(item, where, network, old, used[net_id])
+        fixed = _fixed_ips(item, where, network, old, used[net_id], name in kept)
         sgs = []
         for i, sg_name in enumerate(_list(item.get("security_groups"),
                                           f"{where}.security_groups")):
