@@ -148,6 +148,15 @@ def test_a_catalog_needs_the_generic_driver():
         DriverCatalog({"only": StandardVfDriver})
 
 
+@pytest.fixture
+def private_entry_point_cache(tmp_path, monkeypatch):
+    """stevedore caches entry points per sys.path in ~/.cache; keep this test's out of it."""
+    from stevedore import _cache
+
+    cache = _cache.Cache(str(tmp_path / "entry-point-cache"))
+    monkeypatch.setattr(_cache, "get_group_all", cache.get_group_all)
+
+
 def _dist(tmp_path, group, lines):
     info = tmp_path / "fake_sriov_plugins-1.0.dist-info"
     info.mkdir()
@@ -156,7 +165,8 @@ def _dist(tmp_path, group, lines):
     (info / "entry_points.txt").write_text(f"[{group}]\n" + "\n".join(lines) + "\n")
 
 
-def test_a_broken_entry_point_is_an_error_naming_it(tmp_path, monkeypatch):
+def test_a_broken_entry_point_is_an_error_naming_it(tmp_path, monkeypatch,
+                                                    private_entry_point_cache):
     _dist(tmp_path, "test.sriov.broken", ["netlink = sriov.netlink:NetlinkDriver",
                                           "vendor_x = no_such_module.driver:Driver"])
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -164,7 +174,8 @@ def test_a_broken_entry_point_is_an_error_naming_it(tmp_path, monkeypatch):
         DriverCatalog.from_entry_points("test.sriov.broken")
 
 
-def test_an_entry_point_that_is_no_driver_is_refused(tmp_path, monkeypatch):
+def test_an_entry_point_that_is_no_driver_is_refused(tmp_path, monkeypatch,
+                                                     private_entry_point_cache):
     _dist(tmp_path, "test.sriov.odd", ["netlink = sriov.netlink:NetlinkDriver",
                                        "odd = os.path:join"])
     monkeypatch.syspath_prepend(str(tmp_path))
