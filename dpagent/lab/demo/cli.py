@@ -88,7 +88,9 @@ def run(topology: Path, layout: Layout, *, keep: bool) -> int:
     print("\n== result")
     for cell in mismatches:
         print(f"MISMATCH {matrix.describe(cell)}")
-    if failure:
+    if interrupted:
+        print("interrupted")
+    elif failure:
         print(f"FAILED: {failure}")
     if keep and not interrupted:
         print(exploration(rig, story))
@@ -101,6 +103,7 @@ def run(topology: Path, layout: Layout, *, keep: bool) -> int:
     elapsed = time.monotonic() - started
     cells = sum(len(c) for _, c in story.outcome.phases)
     verdict = "OK" if not (mismatches or failure) else "FAILED"
+    verdict = "INTERRUPTED" if interrupted else verdict
     print(f"demo: {verdict}: {cells} cells in {len(story.outcome.phases)} matrices, "
           f"{len(mismatches)} mismatch(es); {elapsed:.1f} s"
           + (f" (over the {BUDGET:.0f} s budget)" if elapsed > BUDGET else ""))
@@ -111,7 +114,8 @@ def run(topology: Path, layout: Layout, *, keep: bool) -> int:
 
 def _clean(rig: Rig, session: str) -> str | None:
     """Remove everything; returns a failure text if cleanup failed or left anything behind."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish cleaning up first
+    # finish cleaning up first: a second Ctrl-C (or a SIGTERM) must not leave half of it
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         problem = None
         try:
@@ -124,7 +128,8 @@ def _clean(rig: Rig, session: str) -> str | None:
             problem = "left behind (now removed):\n" + leftovers.describe()
         return problem
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def exploration(rig: Rig, story: Story) -> str:

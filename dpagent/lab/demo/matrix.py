@@ -84,8 +84,11 @@ def observe(cells: Sequence[Cell], sources: Mapping[str, Source],
             ok = source.vm.tcp_connect(ip, expected.TCP_PORTS[cell.service], TCP_TIMEOUT)
         return replace(cell, observed=ok)
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+    pool = ThreadPoolExecutor(max_workers=WORKERS)
+    try:
         return list(pool.map(probe, cells))
+    finally:  # on Ctrl-C, do not start the probes still queued
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def render(cells: Sequence[Cell], sources: Sequence[str], destinations: Sequence[str]) -> str:
