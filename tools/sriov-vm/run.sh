@@ -42,8 +42,10 @@ apt_get() {
 }
 
 qemu_ok() {
+    # (grep -q reads a here-string, not a pipe: an early exit under pipefail
+    # would otherwise fail the check through the writer's SIGPIPE)
     command -v qemu-system-x86_64 > /dev/null &&
-        qemu-system-x86_64 -device help 2> /dev/null | grep -q '^name "igb"'
+        grep -q '^name "igb"' <<< "$(qemu-system-x86_64 -device help 2> /dev/null)"
 }
 
 # --- 1. host packages -------------------------------------------------------
@@ -52,6 +54,7 @@ ensure_backports_source() {
     # Debian 12's own QEMU (7.2) predates the igb device (QEMU 8.0); its
     # backports ship a current one.  Add that suite for this one purpose.
     local codename
+    # shellcheck disable=SC1091  # a system file
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
     [ "$codename" = bookworm ] || return 0
     if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
@@ -71,7 +74,7 @@ install_host_packages() {
     local missing=()
     qemu_ok || missing+=(qemu-system-x86)
     # busybox-static, not busybox: the initramfs has no libc to link against.
-    dpkg-query -W -f='${Status}' busybox-static 2> /dev/null | grep -q 'install ok installed' \
+    grep -q 'install ok installed' <<< "$(dpkg-query -W -f='${Status}' busybox-static 2>&1)" \
         || missing+=(busybox-static)
     command -v depmod > /dev/null || missing+=(kmod)
     command -v flock > /dev/null || missing+=(util-linux)
@@ -81,7 +84,7 @@ install_host_packages() {
     say "installing ${missing[*]}"
     apt_get update -qq
     local target=()
-    if apt-cache policy qemu-system-x86 | grep -q bookworm-backports; then
+    if grep -q bookworm-backports <<< "$(apt-cache policy qemu-system-x86)"; then
         target=(-t bookworm-backports)
     fi
     apt_get install -y -qq --no-install-recommends "${target[@]}" "${missing[@]}" > /dev/null
@@ -94,11 +97,11 @@ kernel_package() {
     # The Debian kernel linux-image-amd64 points at today (its ABI name
     # changes with security updates, so it is looked up, not pinned).
     apt-cache depends linux-image-amd64 2> /dev/null |
-        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ && !n++ { print $2 }'
 }
 
 fetch_kernel() {
-    # -> $cache/kernel/{vmlinuz,release,lib/modules/RELEASE/}; kept until the
+    # -> $cache/kernel/{vmlinuz,vmlinux,release,lib/modules/RELEASE/}; kept until the
     # cache is removed, so warm runs need neither apt nor the network.
     [ -f "$cache/kernel/release" ] && return 0
     local pkg
@@ -139,7 +142,8 @@ pvh_vmlinux() {
     # with a PVH note directly, which spares the guest decompressing itself
     # under TCG: about 4 s of every boot.  Debian compresses with xz.
     local bzimage=$1 out=$2 offset
-    offset=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$bzimage" | head -n 1 | cut -d: -f1)
+    offset=$(LC_ALL=C grep -m 1 -obUaP '\xfd7zXZ\x00' "$bzimage" | cut -d: -f1)
+    offset=${offset%%$'\n'*}  # the first match
     [ -n "$offset" ] || return 1
     # (xz stops after its stream: fed by a pipe, tail's SIGPIPE would fail it)
     xz -dcq --single-stream < <(tail -c +$((offset + 1)) "$bzimage") > "$out" || return 1
@@ -253,7 +257,7 @@ boot_vm() {
 }
 
 report_cost() {
-    local results=$1 boot=? end=? tests=?
+    local results=$1 boot="?" end="?" tests="?"
     [ -f "$results/boot-seconds" ] && boot=$(cat "$results/boot-seconds")
     [ -f "$results/end-seconds" ] && end=$(cat "$results/end-seconds")
     if [ "$boot" != "?" ] && [ "$end" != "?" ]; then
