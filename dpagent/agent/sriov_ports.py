@@ -48,6 +48,7 @@ class VfPlan:
     port_id: str
     mac: str
     pci_slot: str | None
+    physnet: str | None = None  # the port's physical network; must be its VF's PF's
     vlan: int = 0  # port VLAN the NIC tags/strips; 0: none (flat network, or a trunk parent)
     trunk_vlans: frozenset[int] | None = None  # the VLANs carried tagged; None: not a trunk
     spoof_check: bool = True
@@ -88,7 +89,9 @@ def plan_for(details: dict[str, Any], trunk: Trunk | None) -> VfPlan:
         # port VLAN (a NIC cannot both tag everything and pass tagged frames through).
         trunk_vlans = trunk.vlans if trunk.admin_state_up else frozenset()
         vlan = 0
-    return VfPlan(port_id, mac.lower(), pci_slot, vlan, trunk_vlans,
+    physnet = details.get("physical_network")
+    return VfPlan(port_id, mac.lower(), pci_slot, physnet if isinstance(physnet, str) else None,
+                  vlan, trunk_vlans,
                   spoof_check=bool(details.get("port_security_enabled", True)),
                   link_up=bool(details.get("admin_state_up", True)))
 
