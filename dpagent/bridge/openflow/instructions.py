@@ -30,6 +30,8 @@ _RESUBMIT = re.compile(r"resubmit\(,(\d+)\)")
 _LOAD = re.compile(rf"load:{_NUM}->{_SUBFIELD}")
 _OUTPUT = re.compile(r"output:(\d+)")
 _OUTPUT_REG = re.compile(rf"output:{_SUBFIELD}")
+# NORMAL, output:LOCAL, in_port...: a reserved port, bare or with output:, any case
+_OUTPUT_RESERVED = re.compile(r"(?:output:)?(normal|in_port|flood|all|local)", re.IGNORECASE)
 _MOD_VLAN_VID = re.compile(r"mod_vlan_vid:(\d+)")
 _STRIP_VLAN = re.compile(r"strip_vlan")
 _CONJUNCTION = re.compile(r"conjunction\((\d+),(\d+)/(\d+)\)")
@@ -97,6 +99,9 @@ def _action(text: str, depth: int) -> tuple[bytes, int]:
                           struct.pack("!BBI", clause - 1, n_clauses, conj_id)), depth
     if found := _OUTPUT.fullmatch(text):
         return struct.pack("!HHIH6x", ofp.OFPAT_OUTPUT, 16, int(found.group(1)), 0), depth
+    if found := _OUTPUT_RESERVED.fullmatch(text):
+        port = ofp.RESERVED_PORTS[found.group(1).upper()]
+        return struct.pack("!HHIH6x", ofp.OFPAT_OUTPUT, 16, port, 0), depth
     if found := _OUTPUT_REG.fullmatch(text):
         field, size, ofs, nbits = _subfield(*found.groups())
         header = oxm_header(ofp.OFPXMC_NXM_1, field, size)

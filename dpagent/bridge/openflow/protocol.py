@@ -53,6 +53,9 @@ OFPP_ANY = 0xFFFFFFFF
 OFPG_ANY = 0xFFFFFFFF
 OFPP_IN_PORT_16 = 0xFFF8
 """OFPP_IN_PORT in the 16-bit numbering of Nicira actions: "keep the packet's in_port"."""
+# reserved ports, as OpenFlow 1.5 numbers them (32 bits)
+RESERVED_PORTS = {"IN_PORT": 0xFFFFFFF8, "NORMAL": 0xFFFFFFFA, "FLOOD": 0xFFFFFFFB,
+                  "ALL": 0xFFFFFFFC, "LOCAL": 0xFFFFFFFE}
 OFPMT_OXM = 1
 """``ofp_match.type``: the match is a list of OXM TLVs."""
 

@@ -124,6 +124,10 @@ VOCABULARY = [
           "output:NXM_NX_REG5[]"), 20),
     flow(33, 99, (("ipv6", ""), ("reg7", "0x0/0x1")),
          ("ct(commit,zone=NXM_NX_REG6[0..15])", "goto_table:34"), 21),
+    # what dpagent.physnet puts on a physical bridge: allow-listed VLANs and the rest NORMAL
+    flow(0, 20, (("in_port", "5"), ("dl_vlan", "100")), ("NORMAL",), 22),
+    flow(0, 0, (), ("NORMAL",), 23),
+    flow(0, 19, (("in_port", "6"),), ("output:LOCAL", "IN_PORT", "FLOOD"), 24),
 ]
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from dpagent.agent.ovsdb import Ovsdb
 from dpagent.bridge.ofctl import OfctlTransport
+from dpagent.bridge.openflow.transport import OpenFlowTransport
 from dpagent.bridge.programmer import BridgeProgrammer
 from dpagent.lab import process
 from dpagent.lab.netns import NetnsVM
@@ -71,7 +72,9 @@ class Host:
         self.managers: list[PhysicalNetworks] = []
 
     def programmer_for(self, bridge: str) -> BridgeProgrammer:
-        programmer = BridgeProgrammer(OfctlTransport(bridge, env=self.sandbox.env))
+        # the daemon's default transport (native OpenFlow 1.5): NORMAL and all
+        programmer = BridgeProgrammer(
+            OpenFlowTransport(str(self.sandbox.directory / f"{bridge}.mgmt")))
         self.programmers.setdefault(bridge, []).append(programmer)
         return programmer
 
