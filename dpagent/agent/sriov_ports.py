@@ -133,7 +133,7 @@ class DirectPort:
     """What the agent knows of one direct port bound here."""
 
     port_id: str
-    state: str = "pending"  # pending, wired, failed
+    state: str = "pending"  # pending, wired, failed, admin-down
     reason: str = ""
     attempts: int = 0
     plan: VfPlan | None = None
@@ -164,6 +164,7 @@ class SriovPorts:
         self.max_backoff = max_backoff
         self.ports: dict[str, DirectPort] = {}
         self.synced_once = False
+        self.admin_state_up = True
         self._trunk_parent: dict[str, str] = {}  # trunk id -> parent port id
         self._work = _Work(resync="start")
         self._cond = threading.Condition()
@@ -221,6 +222,15 @@ class SriovPorts:
                    if s.trunk_id in self._trunk_parent}
         if parents:
             self._mark(lambda w: w.ports.update(parents))
+
+    def set_admin_state(self, up: bool) -> None:
+        """Cordon, as on the OVS side: while down, wired ports keep their VFs and updates, new
+        ones wait (reported down, the reason says why); back up, they are wired."""
+        self.admin_state_up = up
+        if up:
+            held = {p.port_id for p in self.ports.values() if p.state == "admin-down"}
+            if held:
+                self._mark(lambda w: w.ports.update(held))
 
     def inventory_changed(self, pfs: Iterable[str]) -> None:
         """VFs appeared or vanished (udev): re-apply every port of those PFs."""
@@ -309,6 +319,16 @@ class SriovPorts:
             return
         for port_id in port_ids:
             self.ports.setdefault(port_id, DirectPort(port_id))
+        if not self.admin_state_up:
+            held = [p for p in port_ids if self.ports[p].state != "wired"]
+            for port_id in held:
+                record = self.ports[port_id]
+                record.state, record.reason = "admin-down", "the agent is administratively down"
+            if held:
+                self._call(self.control_plane.update_device_list, [], held)
+            port_ids = [p for p in port_ids if p not in held]
+            if not port_ids:
+                return
         details, failed = self._call(self.control_plane.get_devices_details, port_ids)
         by_id = {d.get("device"): d for d in details if isinstance(d, dict)}
         up: list[str] = []

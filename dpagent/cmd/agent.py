@@ -73,6 +73,17 @@ def main(argv: list[str] | None = None) -> int:
                   "with the userspace datapath) and migrates old veth pairs to them at start. "
                   "Remove the option.")
         return 2
+    if conf.sriov.physical_device_mappings:
+        from sriov import SriovConfigError, SriovSettings
+
+        try:
+            SriovSettings.from_options(conf.sriov.physical_device_mappings,
+                                       conf.sriov.exclude_devices, conf.sriov.driver_overrides,
+                                       conf.sriov.sysfs_root)
+        except SriovConfigError as exc:
+            log.error("bad [sriov] configuration: %s", exc)
+            print(f"dpagent: bad [sriov] configuration: {exc}", file=sys.stderr)
+            return 2
     from dpagent.daemon.launcher import launch
     from dpagent.daemon.service import AgentService
 

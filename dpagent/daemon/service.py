@@ -24,18 +24,24 @@ from dpagent.agent.agent import Agent, Settings
 from dpagent.agent.dataplane import Dataplane
 from dpagent.agent.local_vlan import LocalVlans
 from dpagent.agent.ovsdb import Ovsdb
+from dpagent.agent.sriov_ports import SriovPorts
+from dpagent.agent.sriov_vfs import LibraryVfs
 from dpagent.bridge.ofctl import OfctlTransport
 from dpagent.bridge.openflow.transport import OpenFlowTransport
 from dpagent.bridge.programmer import BridgeProgrammer
 from dpagent.bridge.transport import FlowTransport
 from dpagent.daemon import systemd
 from dpagent.daemon.status import StatusServer
-from dpagent.daemon.wiring import AgentNotificationHandler, RpcControlPlane
+from dpagent.daemon.wiring import AgentNotificationHandler, RpcControlPlane, RpcSriovControlPlane
 from dpagent.physnet import PhysicalNetworks
+from dpagent.rpc import topics
 from dpagent.rpc.consumers import NotificationConsumers
+from dpagent.rpc.notifications import TRUNK_PUSHES
 from dpagent.rpc.plugin_api import PluginApi
-from dpagent.rpc.state_report import StateReporter
+from dpagent.rpc.state_report import StateReporter, sriov_agent_configurations
 from dpagent.rpc.transport import make_transport
+from dpagent.rpc.trunks import TrunkApi
+from sriov import NetlinkLinkOps, SriovSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -97,15 +103,25 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if conf.agent.drop_flows_on_start:
             self.agent.flush_on_first_sync = True
         self.ovsdb.watch(self.agent.vif_event, self._ovsdb_reconnected)
-        self.consumers = NotificationConsumers(self.transport, conf.agent.host,
-                                               AgentNotificationHandler(self.agent))
+        self.sriov: SriovPorts | None = None
+        if conf.sriov.physical_device_mappings:
+            self._build_sriov()
+        self.consumers = NotificationConsumers(
+            self.transport, conf.agent.host,
+            AgentNotificationHandler(self.agent, self.sriov, conf.agent.host))
         self.reporter = StateReporter.from_conf(self.transport, conf,
                                                 state_callback=self._state_extras,
                                                 on_resync=self.agent.resync)
         self.status_server = StatusServer(conf.agent.status_socket, self.status)
         self.agent.start()
+        if self.sriov is not None:
+            self.sriov.start()
+            self.sriov_vfs.watch(self.sriov.inventory_changed)
         self.consumers.start()
         self.reporter.start()
+        if self.sriov is not None:
+            self.sriov_consumers.start()
+            self.sriov_reporter.start()
         self.status_server.start()
         systemd.notify("STATUS=synchronising with the control plane")
         LOG.info("dpagent started on host %s, bridge %s", conf.agent.host, bridge)
@@ -113,7 +129,10 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
     def stop(self, graceful: bool = False) -> None:
         """Stop talking to the control plane and stop working; leave br-int as it is."""
         systemd.notify("STOPPING=1")
-        for part in ("reporter", "consumers"):
+        for part in ("reporter", "consumers", "sriov_reporter", "sriov_consumers", "sriov",
+                     "sriov_vfs"):
+            if getattr(self, part, None) is None:
+                continue
             try:
                 getattr(self, part).stop()
             except Exception:  # noqa: BLE001 - stop everything we can
@@ -151,6 +170,26 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                  agent.device_retries, self.conf.debug)
         self.conf.log_opt_values(LOG, logging.DEBUG)  # the whole effective configuration
 
+    def _build_sriov(self) -> None:
+        """The SR-IOV side: VFs of the mapped PFs, direct ports, trunk pushes, and its own
+        agent record ('NIC Switch agent'), as neutron's SR-IOV mechanism driver expects."""
+        conf = self.conf
+        settings = SriovSettings.from_options(
+            conf.sriov.physical_device_mappings, conf.sriov.exclude_devices,
+            conf.sriov.driver_overrides, conf.sriov.sysfs_root)
+        self.sriov_vfs = LibraryVfs(settings, NetlinkLinkOps())
+        trunks = TrunkApi(self.transport, conf.agent.host, timeout=conf.rpc_response_timeout)
+        self.sriov = SriovPorts(RpcSriovControlPlane(self.plugin, trunks), self.sriov_vfs,
+                                device_retries=conf.agent.device_retries)
+        self.sriov_consumers = NotificationConsumers(self.transport, conf.agent.host,
+                                                     self.sriov, catalog=TRUNK_PUSHES)
+        self.sriov_reporter = StateReporter(
+            self.transport, conf.agent.host, interval=conf.agent.report_interval,
+            timeout=conf.rpc_response_timeout,
+            configurations=sriov_agent_configurations(self.sriov_vfs.device_mappings()),
+            state_callback=self._sriov_state_extras, on_resync=self.sriov.resync,
+            agent_type=topics.AGENT_TYPE_NIC_SWITCH)
+
     # -- callbacks ---------------------------------------------------------------------------------
 
     def _uplinks_changed(self, physnets: frozenset[str]) -> None:
@@ -171,9 +210,19 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if agent is None:
             return {}
         status = agent.status()
-        return {"devices": sum(status["ports"].values()),
-                "admin_state_up": agent.admin_state_up,
-                "flows_installed": status["flows_installed"]}
+        extras = {"devices": sum(status["ports"].values()),
+                  "admin_state_up": agent.admin_state_up,
+                  "flows_installed": status["flows_installed"]}
+        if getattr(self, "sriov_vfs", None) is not None:
+            extras["sriov_device_mappings"] = self.sriov_vfs.device_mappings()
+        return extras
+
+    def _sriov_state_extras(self) -> dict[str, Any]:
+        if self.sriov is None:
+            return {}
+        return {"devices": sum(self.sriov.status()["ports"].values()),
+                "admin_state_up": self.sriov.admin_state_up,
+                "vfs_managed": self.sriov_vfs.vf_count()}
 
     def status(self) -> dict[str, Any]:
         snapshot: dict[str, Any] = self.agent.status() if self.agent else {}
@@ -186,4 +235,14 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         snapshot["pid"] = os.getpid()
         if getattr(self, "physnets", None) is not None:
             snapshot["physical_networks"] = self.physnets.status()
+        if getattr(self, "sriov", None) is not None:
+            assert self.sriov is not None
+            sriov = self.sriov.status()
+            sriov["device_mappings"] = self.sriov_vfs.device_mappings()
+            sriov["vfs_managed"] = self.sriov_vfs.vf_count()
+            beat = self.sriov_reporter.status()
+            sriov["heartbeat"] = {"last_result": beat.last_result,
+                                  "last_time": beat.last_success,
+                                  "last_error": beat.last_error}
+            snapshot["sriov"] = sriov
         return snapshot

@@ -122,3 +122,5 @@ class AgentNotificationHandler:
 
     def on_agent_updated(self, admin_state_up: bool) -> None:
         self.agent.set_admin_state(admin_state_up)
+        if self.sriov is not None:
+            self.sriov.set_admin_state(admin_state_up)

@@ -122,3 +122,19 @@ def test_work_waits_out_a_control_plane_outage(side):
     assert cp.up == [] and not ports.synced_once
     cp.available = True
     wait_for(lambda: cp.up == ["p1"])
+
+
+def test_admin_down_holds_new_direct_ports_and_up_wires_them(side):
+    cp, vfs, ports = side
+    ports.start()
+    wait_for(lambda: cp.up == ["p1"])
+    ports.set_admin_state(False)
+    cp.ports["p4"] = details("p4", segmentation_id=400)
+    ports.port_updated({"id": "p4", "binding:vnic_type": "direct", "binding:host_id": HOST},
+                       HOST)
+    wait_for(lambda: cp.down == ["p4"])
+    assert ports.ports["p4"].state == "admin-down"
+    assert all(plan.port_id != "p4" for plan in vfs.applied)
+    ports.set_admin_state(True)
+    wait_for(lambda: cp.up == ["p1", "p4"])
+    assert vfs.applied[-1].vlan == 400
