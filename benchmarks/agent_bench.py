@@ -116,7 +116,7 @@ def main() -> int:
             OpenFlowTransport(str(sandbox.directory / f"{bridge}.mgmt")))
         agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
                       Dataplane(programmer))
-        ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"))
+        ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"), bridge)
         agent.start()
         while not agent.synced_once:
             time.sleep(0.05)

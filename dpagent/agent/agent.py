@@ -159,6 +159,9 @@ class Agent:
         """An OVSDB Interface row with an iface-id was created, updated or deleted."""
         if event == "delete" or vif.ofport <= 0:
             def unplug(work: _Work) -> None:
+                record = self.ports.get(vif.iface_id)
+                if record is not None and record.vif.name != vif.name:
+                    return  # another interface with that iface-id went; ours stays
                 work.removed.add(vif.iface_id)
                 work.ports.discard(vif.iface_id)
             self._mark(unplug)
@@ -475,7 +478,7 @@ class Agent:
             return
         try:
             self._call(self.control_plane.update_device_list, up, down)
-        except ControlPlaneUnavailable:
+        except Exception:  # away, or it failed: either way the news must not be lost
             self._unreported_up, self._unreported_down = set(up), set(down)
             self._mark(lambda w: setattr(w, "retry_reports", True))
             raise

@@ -55,8 +55,13 @@ class _InterfaceEvent(event.RowEvent):  # type: ignore[misc]  # ovsdbapp ships n
 
     def run(self, event_name: str, row: Any, old: Any) -> None:
         vif = vif_from_row(row) or (vif_from_row(old) if old is not None else None)
-        if vif is not None:
-            self.owner.deliver_vif(event_name, vif)
+        if vif is None:
+            return
+        if event_name != self.ROW_DELETE and not self.owner.on_watched_bridge(row.uuid):
+            LOG.debug("interface %s (iface-id %s) is on another bridge: not a VIF of ours",
+                      vif.name, vif.iface_id)
+            return
+        self.owner.deliver_vif(event_name, vif)
 
 
 class _WatchingIdl(connection.OvsdbIdl):  # type: ignore[misc]
@@ -98,6 +103,7 @@ class Ovsdb:
     def __init__(self, connection_string: str, timeout: int) -> None:
         self._on_vif: Callable[[str, Vif], None] | None = None
         self._on_reconnect: Callable[[], None] | None = None
+        self._bridge: str | None = None
         idl = _WatchingIdl.from_server(connection_string, "Open_vSwitch",
                                        helper_tables=TABLES, on_reconnect=self._reconnected)
         idl.notify_handler.watch_event(_InterfaceEvent(self))
@@ -108,8 +114,27 @@ class Ovsdb:
         self.api = api_class(self._connection)
 
     def watch(self, on_vif: Callable[[str, Vif], None],
-              on_reconnect: Callable[[], None]) -> None:
+              on_reconnect: Callable[[], None], bridge: str | None = None) -> None:
+        """Deliver VIF events (only of interfaces on ``bridge``, if given) and reconnects."""
         self._on_vif, self._on_reconnect = on_vif, on_reconnect
+        self._bridge = bridge
+
+    def on_watched_bridge(self, interface_uuid: Any) -> bool:
+        """Whether the interface belongs to the watched bridge. An interface on no bridge yet
+        (the rows of one transaction may be seen one by one) counts as ours; one on another
+        bridge -- say an external host's port on a physical bridge that happens to carry an
+        iface-id -- does not. The full resync filters by bridge exactly."""
+        if self._bridge is None:
+            return True
+        owner = None
+        for bridge in self._connection.idl.tables["Bridge"].rows.values():
+            for port in bridge.ports:
+                if any(iface.uuid == interface_uuid for iface in port.interfaces):
+                    owner = bridge.name
+                    break
+            if owner is not None:
+                break
+        return owner is None or owner == self._bridge
 
     def deliver_vif(self, event_name: str, vif: Vif) -> None:
         if self._on_vif is not None:

@@ -166,6 +166,7 @@ class SriovPorts:
         self.synced_once = False
         self.admin_state_up = True
         self._trunk_parent: dict[str, str] = {}  # trunk id -> parent port id
+        self._unreported: tuple[set[str], set[str]] = (set(), set())  # up, down
         self._work = _Work(resync="start")
         self._cond = threading.Condition()
         self._stopping = False
@@ -278,6 +279,8 @@ class SriovPorts:
             raise SriovUnavailable(str(exc)) from exc
 
     def _process(self, work: _Work) -> None:
+        if any(self._unreported):
+            self._report([], [])
         if work.resync:
             self._full_sync(work.resync)
             return
@@ -312,7 +315,7 @@ class SriovPorts:
                     LOG.error("SR-IOV: releasing the VF of port %s failed: %s", port_id, exc)
             down.append(port_id)
         if down:
-            self._call(self.control_plane.update_device_list, [], down)
+            self._report([], down)
 
     def _wire(self, port_ids: list[str]) -> None:
         if not port_ids:
@@ -325,7 +328,7 @@ class SriovPorts:
                 record = self.ports[port_id]
                 record.state, record.reason = "admin-down", "the agent is administratively down"
             if held:
-                self._call(self.control_plane.update_device_list, [], held)
+                self._report([], held)
             port_ids = [p for p in port_ids if p not in held]
             if not port_ids:
                 return
@@ -367,7 +370,20 @@ class SriovPorts:
                 self._trunk_status(trunk, TRUNK_ACTIVE)
             LOG.info("SR-IOV: port %s wired on VF %s (%s)", port_id, record.vf, _describe(plan))
         if up or down:
-            self._call(self.control_plane.update_device_list, up, down)
+            self._report(up, down)
+
+    def _report(self, up: list[str], down: list[str]) -> None:
+        """update_device_list; what could not be told is kept and told with the next report
+        (the ports' states already moved on, so nothing else would repeat it)."""
+        pending_up, pending_down = self._unreported
+        all_up = sorted((pending_up | set(up)) - set(down))
+        all_down = sorted((pending_down | set(down)) - set(up))
+        try:
+            self._call(self.control_plane.update_device_list, all_up, all_down)
+        except Exception:
+            self._unreported = (set(all_up), set(all_down))
+            raise  # the worker requeues the work; _process tells these first
+        self._unreported = (set(), set())
 
     def _trunk_status(self, trunk: Trunk | None, status: str) -> None:
         if trunk is not None:

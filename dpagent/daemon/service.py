@@ -102,7 +102,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                            uplinks=self.physnets)
         if conf.agent.drop_flows_on_start:
             self.agent.flush_on_first_sync = True
-        self.ovsdb.watch(self.agent.vif_event, self._ovsdb_reconnected)
+        self.ovsdb.watch(self.agent.vif_event, self._ovsdb_reconnected, bridge)
         self.sriov: SriovPorts | None = None
         if conf.sriov.physical_device_mappings:
             self._build_sriov()

@@ -50,7 +50,7 @@ def agent(ovs_sandbox, bridge, control_plane):
     programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
     the_agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
                       Dataplane(programmer))
-    ovsdb.watch(the_agent.vif_event, lambda: the_agent.resync("ovsdb reconnect"))
+    ovsdb.watch(the_agent.vif_event, lambda: the_agent.resync("ovsdb reconnect"), bridge)
     the_agent.start()
     yield the_agent
     the_agent.stop()
@@ -144,7 +144,7 @@ def test_agent_restart_loses_no_packet_and_keeps_sessions(ovs_sandbox, bridge, c
             OpenFlowTransport(str(ovs_sandbox.directory / f"{bridge}.mgmt")))
         agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
                       Dataplane(programmer))
-        ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"))
+        ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"), bridge)
         agent.start()
         return agent, ovsdb, programmer
 
@@ -189,7 +189,7 @@ def test_vlan_provider_network_leaves_through_the_patch_port(ovs_sandbox, bridge
     programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
     agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
                   Dataplane(programmer), uplinks=physnets)
-    ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"))
+    ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"), bridge)
     physnets.setup()
     agent.start()
     original = control_plane.get_devices_details
@@ -261,3 +261,41 @@ def test_ovsdb_server_restart_resyncs_what_happened_meanwhile(agent, control_pla
     late = plug(netns_vm, control_plane, "late", "10.2.0.9", ["plain"])
     wait_for(lambda: "port-late" in control_plane.up, what="a VIF plugged after the restart")
     assert late.ping(web.ip4)
+
+
+def test_a_report_the_server_refused_is_told_again(agent, control_plane, netns_vm):
+    """update_device_list fails with a server error (not a timeout): the port is wired, and
+    the news is kept and told again instead of being lost with the failed call."""
+    original = control_plane.update_device_list
+    failures = [RuntimeError("the server failed: OperationalError: database is locked")]
+
+    def flaky(up, down):
+        if failures:
+            raise failures.pop()
+        original(up, down)
+
+    control_plane.update_device_list = flaky
+    plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    wait_for(lambda: "port-web" in control_plane.up, what="the refused report told again")
+    assert not failures and agent.ports["port-web"].state == "wired"
+
+
+def test_an_interface_with_an_iface_id_on_another_bridge_is_not_a_vif(agent, control_plane,
+                                                                       netns_vm, ovs_sandbox):
+    """Only br-int's interfaces are VIFs: a port on a physical bridge that carries an iface-id
+    (an external host, a leftover) is neither wired nor reported."""
+    other = "brx" + agent.settings.integration_bridge[-6:]
+    ovs_sandbox.add_bridge(other)
+    try:
+        control_plane.add_port("port-stray", "net-a", "fa:16:3e:00:02:77", ["10.2.0.77"],
+                               ["web"])
+        ovs_sandbox.vsctl("add-port", other, "stray0", "--", "set", "Interface", "stray0",
+                          "type=internal", "external_ids:iface-id=port-stray",
+                          "external_ids:attached-mac=fa:16:3e:00:02:77")
+        web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+        wait_for(lambda: "port-web" in control_plane.up, what="the real VIF wired")
+        assert agent.rescan() == 0  # the full view agrees: nothing missed
+        assert "port-stray" not in agent.ports and "port-stray" not in control_plane.up
+        assert web.ofport > 0
+    finally:
+        ovs_sandbox.del_bridge(other)

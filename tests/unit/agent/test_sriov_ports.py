@@ -138,3 +138,19 @@ def test_admin_down_holds_new_direct_ports_and_up_wires_them(side):
     ports.set_admin_state(True)
     wait_for(lambda: cp.up == ["p1", "p4"])
     assert vfs.applied[-1].vlan == 400
+
+
+def test_a_report_the_server_refused_is_told_again(side):
+    cp, vfs, ports = side
+    failures = iter([RuntimeError("db locked")])
+    original = cp.update_device_list
+
+    def flaky(up, down):
+        for error in failures:
+            raise error
+        original(up, down)
+
+    cp.update_device_list = flaky
+    ports.start()
+    wait_for(lambda: cp.up == ["p1"])
+    assert ports.ports["p1"].state == "wired"
