@@ -5,6 +5,7 @@ If these fail, a failure elsewhere in tests/vm says nothing about ``sriov/``.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -96,3 +97,14 @@ def test_the_root_is_the_hosts_behind_a_memory_overlay() -> None:
     probe.write_text("only in the VM")
     assert probe.read_text() == "only in the VM"
     probe.unlink()
+
+
+def test_modules_beyond_the_initramfs_load_with_modprobe() -> None:
+    # veth is a module in Debian's kernel and not in modules.list: modprobe
+    # finds it in the kernel's module tree that the init mounted.
+    release = os.uname().release
+    plan = subprocess.run(["modprobe", "--show-depends", "veth"], check=True,
+                          capture_output=True, text=True).stdout
+    assert f"insmod /lib/modules/{release}/kernel/drivers/net/veth.ko" in plan
+    subprocess.run(["modprobe", "veth"], check=True)
+    assert Path("/sys/module/veth").is_dir()

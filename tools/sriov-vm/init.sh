@@ -41,6 +41,19 @@ mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay 
     || die "cannot mount the overlay root"
 
 r=/newroot
+# The job run.sh wrote names the work tree and the kernel's module tree (in
+# run.sh's cache).  Either may lie under /tmp or /run, which get fresh tmpfs
+# below: hold both (as the overlay shows them) and put them back on top.
+mkdir -p /results /keep/worktree /keep/modules
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /results \
+    || die "cannot mount the results share (9p tag results)"
+worktree=$(sed -n 's/^# worktree: //p' /results/job)
+moddir=$(sed -n 's/^# modules: //p' /results/job)
+[ -d "$r$worktree" ] || die "no work tree $worktree in the host root"
+mount -o bind "$r$worktree" /keep/worktree
+[ -d "$r$moddir" ] || die "no module tree $moddir in the host root"
+mount -o bind "$r$moddir" /keep/modules
+
 mount -t proc proc $r/proc
 mount -t sysfs sysfs $r/sys
 mount -t devtmpfs devtmpfs $r/dev
@@ -50,17 +63,12 @@ mount -t tmpfs -o mode=1777 tmpfs $r/dev/shm
 mount -t tmpfs -o mode=1777 tmpfs $r/tmp
 mount -t tmpfs -o mode=1777 tmpfs $r/var/tmp
 mount -t tmpfs -o mode=755 tmpfs $r/run
-mkdir -p $r/run/sriov-vm
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results $r/run/sriov-vm \
-    || die "cannot mount the results share (9p tag results)"
 
-# The whole module tree of this kernel, so `modprobe` works in the chroot: it
-# lives in run.sh's cache on the host, whose path the job file names.
-moddir=$(sed -n 's/^# modules: //p' $r/run/sriov-vm/job)
-if [ -n "$moddir" ] && [ -d "$r$moddir" ]; then
-    mkdir -p "$r/lib/modules/$kver"
-    mount --bind "$r$moddir" "$r/lib/modules/$kver"
-fi
+mkdir -p "$r$worktree" "$r/lib/modules/$kver" $r/run/sriov-vm
+mount -o move /keep/worktree "$r$worktree"
+# the whole module tree of this kernel, so `modprobe` works in the chroot
+mount -o move /keep/modules "$r/lib/modules/$kver"
+mount -o move /results $r/run/sriov-vm
 
 hostname sriov-vm
 ip link set lo up

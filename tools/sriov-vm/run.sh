@@ -222,6 +222,7 @@ write_job() {
     local job=$1
     shift
     {
+        echo "# worktree: $top"
         echo "# modules: $cache/kernel/lib/modules/$(cat "$cache/kernel/release")"
         echo "cd $(printf '%q' "$top") || exit $RIG_FAILURE"
         # Bytecode written in the VM would only land in its RAM: skip the work.
