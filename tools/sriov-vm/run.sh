@@ -209,8 +209,10 @@ build_initramfs() {
         echo "$file" >> "$stage/modules/load-order"
     done < "$stage/modules.order"
     rm "$stage/modules.order"
+    # (renamed into place: a VM starting meanwhile reads the old one whole)
     (cd "$stage" && find . | busybox cpio -o -H newc -R 0:0 2> /dev/null | gzip -1) \
-        > "$cache/initramfs.cpio.gz"
+        > "$cache/initramfs.cpio.gz.tmp"
+    mv "$cache/initramfs.cpio.gz.tmp" "$cache/initramfs.cpio.gz"
     rm -rf "$stage"
     echo "$stamp" > "$cache/initramfs.stamp"
 }
