@@ -34,11 +34,6 @@ from dpagent.lab.process import LabError
 from dpagent.lab.rabbit import RabbitBroker
 
 INTEGRATION_BRIDGE = "br-int"
-OF_INTERFACE = "ovs-ofctl"
-"""Workaround: the native OpenFlow 1.5 encoder (dpagent/bridge/openflow/instructions.py)
-cannot encode the NORMAL action, so with the default ``native`` the physical bridge refuses
-dpagent's allow-list and the provider network never reaches the wire. Back to ``native`` once
-the encoder knows NORMAL."""
 STATE_FILE = "state.json"
 
 
@@ -95,7 +90,7 @@ class Rig:
             "datapath_type = netdev\n"
             f"ovsdb_connection = {self.sandbox.db_connection}\n"
             f"bridge_mappings = {mappings}\n"
-            f"of_interface = {OF_INTERFACE}\n"
+            "of_interface = native\n"
         )
         with open(self.run_dir / "dpagent.out", "ab") as out:
             # Its own session, as under systemd; the sandbox's OVS_RUNDIR lets the native
