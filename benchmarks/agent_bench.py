@@ -103,7 +103,7 @@ def main() -> int:
                 return done.returncode
         return 0
     preset = args.preset
-    gen = ROOT.parent / "shared" / "workloads" / "gen.py"
+    gen = ROOT / "tests" / "workloads" / "gen.py"
     with tempfile.TemporaryDirectory() as tmp, OVSSandbox() as sandbox:
         subprocess.run([sys.executable, str(gen), "--preset", preset, "--seed", "1",
                         "--out-dir", tmp], check=True, stdout=subprocess.DEVNULL)

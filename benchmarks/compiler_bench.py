@@ -1,6 +1,7 @@
 """Benchmark of the security-group compiler (issue: compiler). Not a test: it prints figures.
 
-For the small/medium/large workload presets of ../shared/workloads/gen.py: compile time, time to
+For the small/medium/large workload presets of tests/workloads/gen.py (a copy of
+../shared/workloads/gen.py): compile time, time to
 render the flow text, peak RSS of a process that only compiles, flow count and flows per port;
 then the flow-mods each churn step costs (one member added, removed, ...), measured as the diff of
 two full compiles; then neutron's own bad cases side by side with the goals.
@@ -29,14 +30,14 @@ from flows.diff import diff  # noqa: E402
 from flows.offline import with_local_facts  # noqa: E402
 from flows.parse import parse_host  # noqa: E402
 
-GEN_CANDIDATES = [ROOT.parent / "shared" / "workloads" / "gen.py",
-                  ROOT / ".." / "shared" / "workloads" / "gen.py"]
+GEN_CANDIDATES = [ROOT / "tests" / "workloads" / "gen.py",
+                  ROOT.parent / "shared" / "workloads" / "gen.py"]
 
 
 def generate(out_dir: Path) -> None:
     gen = next((p for p in GEN_CANDIDATES if p.exists()), None)
     if gen is None:
-        sys.exit("workload generator ../shared/workloads/gen.py not found")
+        sys.exit("workload generator tests/workloads/gen.py not found")
     subprocess.run([sys.executable, str(gen), "--preset", "all", "--seed", "1",
                     "--out-dir", str(out_dir)], check=True, stdout=subprocess.DEVNULL)
 

@@ -54,7 +54,7 @@ def main() -> int:
     parser.add_argument("--transports", default="openflow,ofctl")
     parser.add_argument("--changes", type=int, default=100)
     args = parser.parse_args()
-    gen = ROOT.parent / "shared" / "workloads" / "gen.py"
+    gen = ROOT / "tests" / "workloads" / "gen.py"
     with tempfile.TemporaryDirectory() as tmp, OVSSandbox() as sandbox:
         subprocess.run([sys.executable, str(gen), "--preset", args.preset, "--seed", "1",
                         "--out-dir", tmp], check=True, stdout=subprocess.DEVNULL)

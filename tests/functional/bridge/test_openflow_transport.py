@@ -33,7 +33,7 @@ from flows.offline import with_local_facts
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "unit" / "flows" / "golden" / "small_host.json"
-WORKLOAD_GENERATOR = ROOT.parent / "shared" / "workloads" / "gen.py"
+WORKLOAD_GENERATOR = ROOT / "tests" / "workloads" / "gen.py"
 FOREIGN = "table=0,priority=1,cookie=0x1234,in_port=99,actions=drop"
 """An operator's flow: dpagent must never touch it."""
 
