@@ -13,6 +13,8 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from dpagent.daemon.status import query
 from sriov.testing import FakeSysfsTree
 from tests.functional.controller.controller_process import ControllerProcess
@@ -20,8 +22,10 @@ from tests.functional.controller.test_controller import plug, statuses, stop
 from tests.functional.daemon.test_daemon import wait_for, write_config
 
 
-def test_sriov_side_registers_and_fails_an_unconfigurable_port_only(tmp_path, ovs_sandbox,
-                                                                     transport_url, netns_vm):
+@pytest.mark.parametrize("backend", ["threading", "eventlet"])
+def test_sriov_side_registers_and_fails_an_unconfigurable_port_only(backend, tmp_path,
+                                                                     ovs_sandbox, transport_url,
+                                                                     netns_vm):
     host = f"compute-{uuid.uuid4().hex[:6]}"
     bridge = f"br-s{uuid.uuid4().hex[:6]}"
     tree = FakeSysfsTree(tmp_path / "sys")
@@ -42,7 +46,7 @@ def test_sriov_side_registers_and_fails_an_unconfigurable_port_only(tmp_path, ov
                    "security_groups": []}],
     }
     controller = ControllerProcess(tmp_path, transport_url, topology=doc).start()
-    conf = write_config(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading")
+    conf = write_config(tmp_path, ovs_sandbox, transport_url, host, bridge, backend)
     conf.write_text(conf.read_text() + f"""
 [sriov]
 physical_device_mappings = physnet2:dpafake0
