@@ -12,6 +12,7 @@ must monkey-patch before anything else touches sockets or threads, hence the ord
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 from oslo_config import cfg
@@ -37,6 +38,10 @@ def parse_config(argv: list[str], conf: cfg.ConfigOpts, logging: Any) -> None:
 
 
 def select_backend(name: str) -> None:
+    if name != "eventlet":
+        # futurist imports eventlet when it is installed, and eventlet warns that it is
+        # deprecated: noise unless the operator chose it.
+        warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
     from oslo_service import backend
 
     if name == "eventlet":

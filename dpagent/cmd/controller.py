@@ -10,10 +10,14 @@ Always the threading backend of oslo.service.
 from __future__ import annotations
 
 import sys
+import warnings
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # futurist imports eventlet when it is installed and eventlet then warns that it is
+    # deprecated; this program never uses it.
+    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
     from oslo_service import backend
 
     backend.init_backend(backend.BackendType.THREADING)
