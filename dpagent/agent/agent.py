@@ -20,14 +20,12 @@ from typing import Any, Protocol
 from dpagent.agent.dataplane import Dataplane
 from dpagent.agent.local_vlan import DEAD_VLAN, LocalVlans
 from dpagent.agent.ovsdb import Vif
+from dpagent.agent.reporting import ControlPlaneUnavailable, PortReports
+from dpagent.agent.reporting import call as call_control_plane
 from dpagent.agent.sg_cache import Changed, SecurityGroupCache
 from flows.model import Network, Uplink
 
 LOG = logging.getLogger(__name__)
-
-
-class ControlPlaneUnavailable(Exception):
-    """The control plane did not answer (timeout, broker down): retry later."""
 
 
 class ControlPlane(Protocol):
@@ -136,8 +134,7 @@ class Agent:
         self.admin_state_up = True
         self.synced_once = False
         self.flush_on_first_sync = False
-        self._unreported_up: set[str] = set()
-        self._unreported_down: set[str] = set()
+        self._reports = PortReports()
         self._gone_unreported: set[str] = set()
         """drop_flows_on_start: replace every dpagent flow at the first sync, even right ones."""
         self.last_sync: float | None = None
@@ -360,7 +357,7 @@ class Agent:
             ids = [p for p in ids if p not in held]
         if not ids:
             return Changed()
-        details, failed = self._call(self.control_plane.get_devices_details, ids)
+        details, failed = call_control_plane(self.control_plane.get_devices_details, ids)
         bound: dict[str, dict[str, Any]] = {}
         for entry in details:
             device = entry.get("device") if isinstance(entry, dict) else None
@@ -391,7 +388,7 @@ class Agent:
                 self.ports[port_id].reason = "the server failed to give its details"
         if not bound:
             return Changed()
-        info = self._call(self.control_plane.security_group_info, sorted(bound))
+        info = call_control_plane(self.control_plane.security_group_info, sorted(bound))
         changed = self.cache.ingest(info, bound)
         missing = set(bound) - set(info.get("devices") or {})
         for port_id in missing:
@@ -407,7 +404,7 @@ class Agent:
         local = {p: {"ofport": self.ports[p].vif.ofport,
                      "local_vlan": self.vlans.vlan_of(self.ports[p].network_id or "")}
                  for p in ports if p in self.ports}
-        info = self._call(self.control_plane.security_group_info, ports)
+        info = call_control_plane(self.control_plane.security_group_info, ports)
         return self.cache.ingest(info, local)
 
     def _unwire(self, port_ids: set[str], gone: list[str]) -> Changed:
@@ -471,26 +468,12 @@ class Agent:
             self._mark(lambda w: w.ports.update(retry))
 
     def _report(self, up: list[str], down: list[str]) -> None:
-        """Tell the server; if it is away, keep the news and retry with the next work."""
-        up = sorted(self._unreported_up.union(up) - set(down))
-        down = sorted(self._unreported_down.union(down) - set(up))
-        if not (up or down):
-            return
+        """Tell the server; if that fails, keep the news and retry with the next work."""
         try:
-            self._call(self.control_plane.update_device_list, up, down)
+            self._reports.send(self.control_plane.update_device_list, up, down)
         except Exception:  # away, or it failed: either way the news must not be lost
-            self._unreported_up, self._unreported_down = set(up), set(down)
             self._mark(lambda w: setattr(w, "retry_reports", True))
             raise
-        self._unreported_up, self._unreported_down = set(), set()
-
-    def _call(self, method: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return method(*args)
-        except ControlPlaneUnavailable:
-            raise
-        except TimeoutError as exc:
-            raise ControlPlaneUnavailable(str(exc)) from exc
 
     # -- status ------------------------------------------------------------------------------------
 

@@ -126,15 +126,17 @@ class Ovsdb:
         iface-id -- does not. The full resync filters by bridge exactly."""
         if self._bridge is None:
             return True
-        owner = None
-        for bridge in self._connection.idl.tables["Bridge"].rows.values():
-            for port in bridge.ports:
-                if any(iface.uuid == interface_uuid for iface in port.interfaces):
-                    owner = bridge.name
-                    break
-            if owner is not None:
-                break
-        return owner is None or owner == self._bridge
+
+        def holds(bridge: Any) -> bool:
+            return any(iface.uuid == interface_uuid
+                       for port in bridge.ports for iface in port.interfaces)
+
+        # The watched bridge first: that is where almost every event's interface is.
+        bridges = list(self._connection.idl.tables["Bridge"].rows.values())
+        watched = [b for b in bridges if b.name == self._bridge]
+        if any(holds(b) for b in watched):
+            return True
+        return not any(holds(b) for b in bridges if b.name != self._bridge)
 
     def deliver_vif(self, event_name: str, vif: Vif) -> None:
         if self._on_vif is not None:

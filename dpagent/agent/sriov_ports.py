@@ -32,13 +32,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dpagent.agent.reporting import ControlPlaneUnavailable, PortReports
+from dpagent.agent.reporting import call as call_control_plane
 from dpagent.rpc.trunks import TRUNK_ACTIVE, TRUNK_DEGRADED, SubPort, Trunk
 
 LOG = logging.getLogger(__name__)
-
-
-class SriovUnavailable(Exception):
-    """The control plane did not answer; the work is kept and retried."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,8 @@ class VfProgrammer(Protocol):
 
 
 class SriovControlPlane(Protocol):
-    """The calls the SR-IOV side makes; each raises TimeoutError when the server is away."""
+    """The calls the SR-IOV side makes; each raises TimeoutError or ControlPlaneUnavailable when
+    the server is away."""
 
     def direct_ports(self) -> list[dict[str, Any]]: ...
 
@@ -166,7 +165,7 @@ class SriovPorts:
         self.synced_once = False
         self.admin_state_up = True
         self._trunk_parent: dict[str, str] = {}  # trunk id -> parent port id
-        self._unreported: tuple[set[str], set[str]] = (set(), set())  # up, down
+        self._reports = PortReports()
         self._work = _Work(resync="start")
         self._cond = threading.Condition()
         self._stopping = False
@@ -254,7 +253,7 @@ class SriovPorts:
             try:
                 self._process(work)
                 backoff = 0.0
-            except SriovUnavailable as exc:
+            except ControlPlaneUnavailable as exc:
                 backoff = min(self.max_backoff, max(self.retry_backoff, backoff * 2))
                 LOG.warning("SR-IOV: control plane unavailable (%s); retrying in %.0f s",
                             exc, backoff)
@@ -272,14 +271,8 @@ class SriovPorts:
         with self._cond:
             merge(self._work)
 
-    def _call(self, method: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return method(*args)
-        except TimeoutError as exc:
-            raise SriovUnavailable(str(exc)) from exc
-
     def _process(self, work: _Work) -> None:
-        if any(self._unreported):
+        if self._reports:  # what a failed call could not tell, first
             self._report([], [])
         if work.resync:
             self._full_sync(work.resync)
@@ -291,7 +284,7 @@ class SriovPorts:
 
     def _full_sync(self, reason: str) -> None:
         LOG.info("SR-IOV: full synchronisation: %s", reason)
-        listed = {p["id"] for p in self._call(self.control_plane.direct_ports)}
+        listed = {p["id"] for p in call_control_plane(self.control_plane.direct_ports)}
         gone = sorted(set(self.ports) - listed)
         if gone:
             self._release(gone)
@@ -332,7 +325,7 @@ class SriovPorts:
             port_ids = [p for p in port_ids if p not in held]
             if not port_ids:
                 return
-        details, failed = self._call(self.control_plane.get_devices_details, port_ids)
+        details, failed = call_control_plane(self.control_plane.get_devices_details, port_ids)
         by_id = {d.get("device"): d for d in details if isinstance(d, dict)}
         up: list[str] = []
         down: list[str] = []
@@ -343,7 +336,7 @@ class SriovPorts:
                 # unbound or unknown: not (or no longer) a port for this host
                 self._fail(record, "the server has no binding for it on this host", down)
                 continue
-            trunk = self._call(self.control_plane.trunk_of, port_id)
+            trunk = call_control_plane(self.control_plane.trunk_of, port_id)
             if record.trunk is not None and (trunk is None or trunk.id != record.trunk.id):
                 self._trunk_parent.pop(record.trunk.id, None)
             record.trunk = trunk
@@ -366,28 +359,21 @@ class SriovPorts:
             record.state, record.reason, record.attempts = "wired", "", 0
             if trunk is not None:
                 if trunk.sub_ports:
-                    self._call(self.control_plane.update_subport_bindings, list(trunk.sub_ports))
+                    call_control_plane(self.control_plane.update_subport_bindings,
+                                       list(trunk.sub_ports))
                 self._trunk_status(trunk, TRUNK_ACTIVE)
             LOG.info("SR-IOV: port %s wired on VF %s (%s)", port_id, record.vf, _describe(plan))
         if up or down:
             self._report(up, down)
 
     def _report(self, up: list[str], down: list[str]) -> None:
-        """update_device_list; what could not be told is kept and told with the next report
-        (the ports' states already moved on, so nothing else would repeat it)."""
-        pending_up, pending_down = self._unreported
-        all_up = sorted((pending_up | set(up)) - set(down))
-        all_down = sorted((pending_down | set(down)) - set(up))
-        try:
-            self._call(self.control_plane.update_device_list, all_up, all_down)
-        except Exception:
-            self._unreported = (set(all_up), set(all_down))
-            raise  # the worker requeues the work; _process tells these first
-        self._unreported = (set(), set())
+        """update_device_list; on failure the news is kept (the worker requeues the work and
+        :meth:`_process` tells it first)."""
+        self._reports.send(self.control_plane.update_device_list, up, down)
 
     def _trunk_status(self, trunk: Trunk | None, status: str) -> None:
         if trunk is not None:
-            self._call(self.control_plane.update_trunk_status, trunk.id, status)
+            call_control_plane(self.control_plane.update_trunk_status, trunk.id, status)
 
     def _fail(self, record: DirectPort, reason: str, down: list[str], *,
               final: bool = False) -> None:

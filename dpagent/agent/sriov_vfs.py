@@ -51,7 +51,7 @@ class LibraryVfs:
             LOG.error("SR-IOV: PF %s cannot be managed: %s", pf, problem)
         self._lock = threading.Lock()
         self._monitor: SriovMonitor | None = None
-        self._link_state_warned: set[str] = set()
+        self._link_state_refused: set[str] = set()
 
     # -- VfProgrammer ----------------------------------------------------------------------------
 
@@ -72,6 +72,7 @@ class LibraryVfs:
                                 vlans=VlanIntent())
         with self._lock:
             self.configurator.apply(request)
+        self._link_state_refused.discard(plan.port_id)
 
     def device_mappings(self) -> dict[str, list[str]]:
         return {physnet: list(pfs) for physnet, pfs in self.settings.device_mappings.items()}
@@ -80,15 +81,16 @@ class LibraryVfs:
         return len(self.configurator.inventory.vfs)
 
     def _link_state(self, plan: VfPlan) -> None:
+        if plan.port_id in self._link_state_refused:
+            return  # asked once: the NIC will not do it, no need to ask on every apply
         state = LinkState.ENABLE if plan.link_up else LinkState.DISABLE
         request = VfPortRequest(plan.port_id, pci_slot=plan.pci_slot, mac=plan.mac,
                                 link_state=state)
         try:
             self.configurator.apply(request)
         except (UnsupportedOperation, DriverRefused) as exc:
-            if plan.port_id not in self._link_state_warned:
-                self._link_state_warned.add(plan.port_id)
-                LOG.warning("SR-IOV: link state of port %s left as it is: %s", plan.port_id, exc)
+            self._link_state_refused.add(plan.port_id)
+            LOG.warning("SR-IOV: link state of port %s left as it is: %s", plan.port_id, exc)
 
     # -- inventory changes -------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.conf = conf
         self._stopped = threading.Event()
         self.agent: Agent | None = None
+        self.sriov: SriovPorts | None = None  # the SR-IOV side, when configured
         self.started_at = time.time()
 
     # -- oslo.service ServiceBase --------------------------------------------------------------
@@ -103,7 +104,6 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if conf.agent.drop_flows_on_start:
             self.agent.flush_on_first_sync = True
         self.ovsdb.watch(self.agent.vif_event, self._ovsdb_reconnected, bridge)
-        self.sriov: SriovPorts | None = None
         if conf.sriov.physical_device_mappings:
             self._build_sriov()
         self.consumers = NotificationConsumers(
@@ -213,7 +213,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         extras = {"devices": sum(status["ports"].values()),
                   "admin_state_up": agent.admin_state_up,
                   "flows_installed": status["flows_installed"]}
-        if getattr(self, "sriov_vfs", None) is not None:
+        if self.sriov is not None:
             extras["sriov_device_mappings"] = self.sriov_vfs.device_mappings()
         return extras
 
@@ -226,23 +226,22 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
 
     def status(self) -> dict[str, Any]:
         snapshot: dict[str, Any] = self.agent.status() if self.agent else {}
-        report = self.reporter.status() if getattr(self, "reporter", None) else None
-        if report is not None:
-            snapshot["heartbeat"] = {"last_result": report.last_result,
-                                     "last_time": report.last_success,
-                                     "last_error": report.last_error}
+        if getattr(self, "reporter", None) is not None:
+            snapshot["heartbeat"] = _heartbeat(self.reporter)
         snapshot["started_at"] = self.started_at
         snapshot["pid"] = os.getpid()
         if getattr(self, "physnets", None) is not None:
             snapshot["physical_networks"] = self.physnets.status()
-        if getattr(self, "sriov", None) is not None:
-            assert self.sriov is not None
-            sriov = self.sriov.status()
-            sriov["device_mappings"] = self.sriov_vfs.device_mappings()
-            sriov["vfs_managed"] = self.sriov_vfs.vf_count()
-            beat = self.sriov_reporter.status()
-            sriov["heartbeat"] = {"last_result": beat.last_result,
-                                  "last_time": beat.last_success,
-                                  "last_error": beat.last_error}
-            snapshot["sriov"] = sriov
+        if self.sriov is not None:
+            snapshot["sriov"] = {**self.sriov.status(),
+                                 "device_mappings": self.sriov_vfs.device_mappings(),
+                                 "vfs_managed": self.sriov_vfs.vf_count(),
+                                 "heartbeat": _heartbeat(self.sriov_reporter)}
         return snapshot
+
+
+def _heartbeat(reporter: StateReporter) -> dict[str, Any]:
+    """A reporter's last result for the status socket."""
+    report = reporter.status()
+    return {"last_result": report.last_result, "last_time": report.last_success,
+            "last_error": report.last_error}

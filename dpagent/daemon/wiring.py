@@ -7,7 +7,8 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from dpagent.agent.agent import Agent, ControlPlaneUnavailable
+from dpagent.agent.agent import Agent
+from dpagent.agent.reporting import ControlPlaneUnavailable
 from dpagent.agent.sriov_ports import SriovPorts
 from dpagent.rpc.errors import ServerUnavailable
 from dpagent.rpc.plugin_api import PluginApi
@@ -53,34 +54,29 @@ class RpcControlPlane:
                         result.failed_devices_up, result.failed_devices_down)
 
 
-class RpcSriovControlPlane:
-    """The SR-IOV side's :class:`~dpagent.agent.sriov_ports.SriovControlPlane` over neutron's
-    plugin and trunk RPC (ServerUnavailable is a TimeoutError: the side retries later)."""
+class RpcSriovControlPlane(RpcControlPlane):
+    """The SR-IOV side's :class:`~dpagent.agent.sriov_ports.SriovControlPlane`: the OVS side's
+    device calls plus direct ports and neutron's trunk RPC."""
 
     def __init__(self, api: PluginApi, trunks: TrunkApi) -> None:
-        self.api = api
+        super().__init__(api)
         self.trunks = trunks
 
     def direct_ports(self) -> list[dict[str, Any]]:
-        return self.api.get_ports_by_vnic_type_and_host("direct")
-
-    def get_devices_details(self, devices: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
-        details = self.api.get_devices_details_list_and_failed_devices(devices)
-        for port_id, reason in details.failed.items():
-            LOG.warning("SR-IOV: no usable details for port %s: %s", port_id, reason)
-        return details.devices, sorted(details.failed)
+        with _retry_later():
+            return self.api.get_ports_by_vnic_type_and_host("direct")
 
     def trunk_of(self, port_id: str) -> Trunk | None:
-        return self.trunks.trunk_of(port_id)
-
-    def update_device_list(self, up: list[str], down: list[str]) -> None:
-        self.api.update_device_list(up, down)
+        with _retry_later():
+            return self.trunks.trunk_of(port_id)
 
     def update_subport_bindings(self, subports: list[SubPort]) -> None:
-        self.trunks.update_subport_bindings(subports)
+        with _retry_later():
+            self.trunks.update_subport_bindings(subports)
 
     def update_trunk_status(self, trunk_id: str, status: str) -> None:
-        self.trunks.update_trunk_status(trunk_id, status)
+        with _retry_later():
+            self.trunks.update_trunk_status(trunk_id, status)
 
 
 class AgentNotificationHandler:

@@ -28,7 +28,7 @@ class FakeControlPlane:
                                "allowed_address_pairs": [], "admin_state_up": True, **extra}
 
     def _check(self, name: str) -> None:
-        from dpagent.agent.agent import ControlPlaneUnavailable
+        from dpagent.agent.reporting import ControlPlaneUnavailable
         self.calls.append(name)
         if not self.available:
             raise ControlPlaneUnavailable("fake control plane is down")
