@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 
@@ -24,7 +23,7 @@ from flows.compiler import compile_host
 from flows.cookies import COOKIE_MASK, COOKIE_VALUE
 from flows.model import Network
 from tests.functional.controller.controller_process import ControllerProcess
-from tests.functional.daemon.test_daemon import wait_for, write_config
+from tests.functional.daemon.test_daemon import start_daemon, wait_for
 
 
 def topology(host: str, cidr: str, ports: dict[str, list[str]],
@@ -51,13 +50,8 @@ def topology(host: str, cidr: str, ports: dict[str, list[str]],
 
 
 def start_agent(tmp_path, ovs_sandbox, transport_url, host, bridge, *, rpc_timeout=5):
-    conf = write_config(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading")
-    conf.write_text(conf.read_text().replace("rpc_response_timeout = 5",
-                                             f"rpc_response_timeout = {rpc_timeout}"))
-    return subprocess.Popen([sys.executable, "-m", "dpagent.cmd.agent", "--config-file",
-                             str(conf)], env=dict(os.environ, **ovs_sandbox.env),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading",
+                        rpc_timeout=rpc_timeout)
 
 
 def stop(proc) -> None:

@@ -42,12 +42,13 @@ def pingable_network(double, cidr):
 
 
 def write_config(tmp_path, ovs_sandbox, transport_url, host, bridge, backend, *,
-                 report_interval=1, debug=True):
+                 report_interval=1, debug=True, rpc_timeout=5, extra=""):
+    """The daemon's config file; ``extra``: more sections appended as they are."""
     conf = tmp_path / "dpagent.conf"
     conf.write_text(f"""
 [DEFAULT]
 transport_url = {transport_url}
-rpc_response_timeout = 5
+rpc_response_timeout = {rpc_timeout}
 debug = {str(debug).lower()}
 log_file = {tmp_path / 'dpagent.log'}
 
@@ -62,7 +63,7 @@ integration_bridge = {bridge}
 datapath_type = netdev
 ovsdb_connection = {ovs_sandbox.db_connection}
 of_interface = native
-""")
+""" + extra)
     return conf
 
 

@@ -9,8 +9,6 @@ tier, tests/vm.)"""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -19,7 +17,7 @@ from dpagent.daemon.status import query
 from sriov.testing import FakeSysfsTree
 from tests.functional.controller.controller_process import ControllerProcess
 from tests.functional.controller.test_controller import plug, statuses, stop
-from tests.functional.daemon.test_daemon import wait_for, write_config
+from tests.functional.daemon.test_daemon import start_daemon, wait_for
 
 
 @pytest.mark.parametrize("backend", ["threading", "eventlet"])
@@ -46,16 +44,12 @@ def test_sriov_side_registers_and_fails_an_unconfigurable_port_only(backend, tmp
                    "security_groups": []}],
     }
     controller = ControllerProcess(tmp_path, transport_url, topology=doc).start()
-    conf = write_config(tmp_path, ovs_sandbox, transport_url, host, bridge, backend)
-    conf.write_text(conf.read_text() + f"""
+    agent = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend,
+                         extra=f"""
 [sriov]
 physical_device_mappings = physnet2:dpafake0
 sysfs_root = {tree.root}
 """)
-    agent = subprocess.Popen([sys.executable, "-m", "dpagent.cmd.agent", "--config-file",
-                              str(conf)], env=dict(os.environ, **ovs_sandbox.env),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
     status_socket = str(tmp_path / "status.sock")
     try:
         def agent_types():
