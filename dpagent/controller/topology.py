@@ -492,28 +492,28 @@ def _trunks(items: list[Any], previous: Topology, ports: dict[str, Port]
     port_ids = {p.name: p.id for p in ports.values()}
     trunks: dict[str, Trunk] = {}
     role: dict[str, str] = {}  # port id -> which trunk uses it
+
+    def claim(port_name: Any, where: str, trunk: str) -> str:
+        """The id of the port ``port_name``, now used by ``trunk`` (as parent or subport)."""
+        port_id = port_ids.get(str(port_name))
+        if port_id is None:
+            raise TopologyError(where, f"no port named {port_name!r}")
+        if port_id in role:
+            raise TopologyError(where, f"port {port_name!r} is already used by trunk "
+                                f"{role[port_id]!r}")
+        role[port_id] = trunk
+        return port_id
+
     for name, where, item in _named(items, "trunks"):
         _keys(item, where, {"name", "parent", "subports"}, {"parent"})
-        parent = port_ids.get(str(item["parent"]))
-        if parent is None:
-            raise TopologyError(f"{where}.parent", f"no port named {item['parent']!r}")
-        if parent in role:
-            raise TopologyError(f"{where}.parent", f"port {item['parent']!r} is already used "
-                                f"by trunk {role[parent]!r}")
-        role[parent] = name
+        parent = claim(item["parent"], f"{where}.parent", name)
         subs: list[SubPort] = []
         for i, raw in enumerate(_list(item.get("subports"), f"{where}.subports")):
             swhere = f"{where}.subports[{i}]"
             sub = _mapping(raw, swhere)
             _keys(sub, swhere, {"port", "segmentation_type", "segmentation_id"},
                   {"port", "segmentation_id"})
-            port_id = port_ids.get(str(sub["port"]))
-            if port_id is None:
-                raise TopologyError(f"{swhere}.port", f"no port named {sub['port']!r}")
-            if port_id in role:
-                raise TopologyError(f"{swhere}.port", f"port {sub['port']!r} is already used "
-                                    f"by trunk {role[port_id]!r}")
-            role[port_id] = name
+            port_id = claim(sub["port"], f"{swhere}.port", name)
             seg_type = _choice(sub.get("segmentation_type"), f"{swhere}.segmentation_type",
                                ("vlan",), "vlan")
             seg = _int(sub["segmentation_id"], f"{swhere}.segmentation_id", 1, 4094)
