@@ -62,6 +62,12 @@ class AgentNotifications(Protocol):
     def on_port_delete(self, port_id: str) -> None:
         """A port was deleted (maybe not ours)."""
 
+    def on_binding_deactivate(self, port_id: str, host: str, network_id: str) -> None:
+        """Live migration: the port's binding to ``host`` is no longer the active one."""
+
+    def on_binding_activate(self, port_id: str, host: str) -> None:
+        """Live migration: the port's binding to ``host`` is now the active one."""
+
     def on_network_update(self, network: dict[str, Any]) -> None:
         """A network changed (name, MTU, ...)."""
 
@@ -128,6 +134,17 @@ def parse_port_update(kwargs: Mapping[str, Any], method: str
 def parse_port_delete(kwargs: Mapping[str, Any], method: str) -> tuple[str]:
     _kwargs(kwargs, method, ("port_id",))
     return (expect_str(kwargs["port_id"], "port_id"),)
+
+
+def parse_binding_deactivate(kwargs: Mapping[str, Any], method: str) -> tuple[str, str, str]:
+    _kwargs(kwargs, method, ("port_id", "host", "network_id"))
+    return (expect_str(kwargs["port_id"], "port_id"), expect_str(kwargs["host"], "host"),
+            expect_str(kwargs["network_id"], "network_id"))
+
+
+def parse_binding_activate(kwargs: Mapping[str, Any], method: str) -> tuple[str, str]:
+    _kwargs(kwargs, method, ("port_id", "host"))
+    return (expect_str(kwargs["port_id"], "port_id"), expect_str(kwargs["host"], "host"))
 
 
 def parse_network_update(kwargs: Mapping[str, Any], method: str) -> tuple[dict[str, Any]]:
@@ -228,6 +245,22 @@ class PortDeleteEndpoint(_Endpoint):
         self._handle(ctxt, "port_delete", kwargs, parse_port_delete, self.handler.on_port_delete)
 
 
+class BindingDeactivateEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
+
+    def binding_deactivate(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "binding_deactivate", kwargs, parse_binding_deactivate,
+                     self.handler.on_binding_deactivate)
+
+
+class BindingActivateEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
+
+    def binding_activate(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "binding_activate", kwargs, parse_binding_activate,
+                     self.handler.on_binding_activate)
+
+
 class NetworkUpdateEndpoint(_Endpoint):
     target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
 
@@ -282,6 +315,8 @@ CONSUMED: dict[str, tuple[type[_Endpoint], bool]] = {
     topics.SECURITY_GROUP_UPDATE: (SecurityGroupUpdateEndpoint, True),
     topics.PORT_UPDATE: (PortUpdateEndpoint, True),
     topics.PORT_DELETE: (PortDeleteEndpoint, True),
+    topics.BINDING_DEACTIVATE: (BindingDeactivateEndpoint, True),
+    topics.BINDING_ACTIVATE: (BindingActivateEndpoint, True),
     topics.NETWORK_UPDATE: (NetworkUpdateEndpoint, True),
     topics.NETWORK_DELETE: (NetworkDeleteEndpoint, True),
     topics.AGENT: (AgentEndpoint, False),

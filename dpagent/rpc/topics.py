@@ -28,6 +28,9 @@ PORT_UPDATE: Final = "q-agent-notifier-port-update"
 PORT_DELETE: Final = "q-agent-notifier-port-delete"
 NETWORK_UPDATE: Final = "q-agent-notifier-network-update"
 NETWORK_DELETE: Final = "q-agent-notifier-network-delete"
+# live migration: the source host's binding deactivated, the destination's activated
+BINDING_DEACTIVATE: Final = "q-agent-notifier-port_binding-deactivate"
+BINDING_ACTIVATE: Final = "q-agent-notifier-port_binding-activate"
 # versioned-object pushes (method push, message version 1.1): trunks reach agents only so
 TRUNK_PUSH: Final = "neutron-vo-Trunk-1.1"
 SUBPORT_PUSH: Final = "neutron-vo-SubPort-1.0"
@@ -37,7 +40,8 @@ AGENT: Final = "dpagent"
 
 # Endpoint versions: the highest minor each consumer understands.  neutron sends
 # security group updates at 1.1, port_update/port_delete/network_delete at 1.0 and
-# network_update at 1.4; the stock OVS agent's endpoint is 1.7 for all of them.
+# network_update at 1.4, binding_(de)activate at 1.5; the stock OVS agent's endpoint is 1.7
+# for all of them.
 SECURITY_GROUP_UPDATE_VERSION: Final = "1.1"
 L2_NOTIFICATION_VERSION: Final = "1.7"
 AGENT_VERSION: Final = "1.0"

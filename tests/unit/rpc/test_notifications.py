@@ -42,6 +42,12 @@ class Recorder:
     def on_port_delete(self, port_id):
         self._add("on_port_delete", port_id)
 
+    def on_binding_deactivate(self, port_id, host, network_id):
+        self._add("on_binding_deactivate", port_id, host, network_id)
+
+    def on_binding_activate(self, port_id, host):
+        self._add("on_binding_activate", port_id, host)
+
     def on_network_update(self, network):
         self._add("on_network_update", network)
 
@@ -274,3 +280,23 @@ def test_stopped_consumers_receive_nothing(transport, double):
     double.notify_port_delete("p1")
     time.sleep(0.2)
     assert handler.calls == []
+
+
+def test_live_migration_binding_casts_reach_the_handler():
+    """neutron's AgentNotifierApi casts these (message version 1.5) during live migration."""
+    handler, endpoint, _ = _dispatch(topics.BINDING_DEACTIVATE, "binding_deactivate",
+                                     {"port_id": "p1", "host": "src", "network_id": "n1"})
+    assert handler.calls == [("on_binding_deactivate", ("p1", "src", "n1"))]
+    handler, endpoint, _ = _dispatch(topics.BINDING_ACTIVATE, "binding_activate",
+                                     {"port_id": "p1", "host": "dst"})
+    assert handler.calls == [("on_binding_activate", ("p1", "dst"))]
+    assert topics.BINDING_ACTIVATE == "q-agent-notifier-port_binding-activate"
+    assert CONSUMED[topics.BINDING_DEACTIVATE][0].target.version == "1.7"
+
+
+def test_a_binding_cast_without_its_host_is_dropped_naming_the_field(caplog):
+    handler, endpoint, _ = _dispatch(topics.BINDING_ACTIVATE, "binding_activate",
+                                     {"port_id": "p1"})
+    assert handler.calls == []
+    assert "invalid field host" in caplog.text
+    assert endpoint.stats.snapshot()["dropped"] == {"binding_activate": 1}
