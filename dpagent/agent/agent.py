@@ -88,12 +88,18 @@ class Settings:
     (a safety net only: VIFs arrive by OVSDB events). 0: never."""
 
 
+PARKED = frozenset({"unbound", "admin-down", "port-down", "deleted"})
+"""States of a port the agent keeps on the dead VLAN on purpose: not bound to this host (or
+its binding here is inactive), the agent cordoned, the port administratively down, the port
+deleted on the server while its VIF is still plugged."""
+
+
 @dataclass
 class PortRecord:
     """What the agent knows of one VIF."""
 
     vif: Vif
-    state: str = "pending"  # pending, wired, failed, unbound, admin-down
+    state: str = "pending"  # pending, wired, failed, or one of PARKED
     reason: str = ""
     attempts: int = 0
     network_id: str | None = None
@@ -103,6 +109,9 @@ class PortRecord:
 class _Work:
     ports: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
+    parked: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """port -> (state, reason): cut off at once, no control plane needed (deleted, binding
+    deactivated)"""
     rule_groups: set[str] = field(default_factory=set)
     member_groups: set[str] = field(default_factory=set)
     resync: str | None = None
@@ -110,8 +119,8 @@ class _Work:
     retry_reports: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.ports or self.removed or self.rule_groups or self.member_groups
-                    or self.resync or self.retry_reports)
+        return bool(self.ports or self.removed or self.parked or self.rule_groups
+                    or self.member_groups or self.resync or self.retry_reports)
 
 
 class Agent:
@@ -136,6 +145,9 @@ class Agent:
         self.flush_on_first_sync = False
         self._reports = PortReports()
         self._gone_unreported: set[str] = set()
+        self._fetched: set[str] = set()
+        """Ports whose details were fetched since the last settle: neutron moved each of them
+        to BUILD when it answered, so each one that ends up wired is reported up again."""
         """drop_flows_on_start: replace every dpagent flow at the first sync, even right ones."""
         self.last_sync: float | None = None
         self._on_first_sync = on_first_sync
@@ -184,8 +196,30 @@ class Agent:
         self._mark(lambda w: w.member_groups.update(ids))
 
     def port_updated(self, port_id: str) -> None:
-        """The server changed a port (admin state, groups, address pairs): fetch it again."""
-        self._mark(lambda w: w.ports.add(port_id) if port_id in self.ports else None)
+        """The server changed a port (admin state, groups, address pairs, its binding became
+        active here): fetch it again."""
+        def refetch(work: _Work) -> None:
+            if port_id in self.ports:
+                work.ports.add(port_id)
+                work.parked.pop(port_id, None)
+        self._mark(refetch)
+
+    def port_deleted(self, port_id: str) -> None:
+        """The port was deleted on the server: cut its VIF off now, plugged or not (the VM may
+        live on a while); nothing is reported, the server has no such port any more."""
+        self._cut_off(port_id, "deleted", "deleted on the server")
+
+    def binding_deactivated(self, port_id: str) -> None:
+        """Live migration: this host's binding of the port is no longer the active one (the
+        VM runs elsewhere now): cut the VIF off until a binding here is activated again."""
+        self._cut_off(port_id, "unbound", "its binding to this host was deactivated")
+
+    def _cut_off(self, port_id: str, state: str, reason: str) -> None:
+        def park(work: _Work) -> None:
+            if port_id in self.ports:
+                work.parked[port_id] = (state, reason)
+                work.ports.discard(port_id)
+        self._mark(park)
 
     def set_admin_state(self, up: bool) -> None:
         """Cordon (False) or uncordon (True) the agent; see docs/agent.md."""
@@ -287,6 +321,9 @@ class Agent:
         def merge(current: _Work) -> None:
             current.ports |= work.ports - current.removed
             current.removed |= work.removed
+            for port_id, why in work.parked.items():
+                if port_id not in current.ports:
+                    current.parked.setdefault(port_id, why)
             current.rule_groups |= work.rule_groups
             current.member_groups |= work.member_groups
             current.resync = current.resync or work.resync
@@ -295,7 +332,8 @@ class Agent:
 
     def _process(self, work: _Work) -> None:
         if work.retry_reports:
-            self._report(up=[], down=[])
+            # kept news first; raising here backs off while the server is away
+            self._reports.send(self.control_plane.update_device_list, [], [])
         if work.resync:
             self._full_sync(work.resync)
             return
@@ -306,6 +344,9 @@ class Agent:
             if removed:
                 self.dataplane.update(self.cache.model(), removed)
             self._report(up=[], down=gone)  # only once their flows are gone
+        for port_id, (state, reason) in sorted(work.parked.items()):
+            if port_id in self.ports:
+                self._park(port_id, state, reason)
         changed = Changed()
         if work.ports:
             changed.merge(self._wire(work.ports))
@@ -332,6 +373,7 @@ class Agent:
             if record is None or record.vif != vif:
                 self.ports[port_id] = PortRecord(vif)
         self.cache = SecurityGroupCache()
+        self._fetched.clear()
         self._wire(set(vifs))
         self.vlans.forget_unused()
         report = self.dataplane.full_sync(self.cache.model(), reason,
@@ -359,6 +401,7 @@ class Agent:
             return Changed()
         details, failed = call_control_plane(self.control_plane.get_devices_details, ids)
         bound: dict[str, dict[str, Any]] = {}
+        down: list[str] = []
         for entry in details:
             device = entry.get("device") if isinstance(entry, dict) else None
             if not isinstance(device, str) or device not in self.ports:
@@ -366,6 +409,10 @@ class Agent:
             port_id = device
             if "network_id" not in entry or entry.get("no_active_binding"):
                 self._park(port_id, "unbound", "not bound to this host")
+                continue
+            if entry.get("admin_state_up") is False:
+                self._park(port_id, "port-down", "the port is administratively down")
+                down.append(port_id)  # neutron moved it to BUILD; DOWN is the truth
                 continue
             record = self.ports[port_id]
             vlan = self.vlans.acquire(str(entry["network_id"]), port_id)
@@ -386,8 +433,10 @@ class Agent:
         for port_id in failed:
             if port_id in self.ports:
                 self.ports[port_id].reason = "the server failed to give its details"
+        self._report(up=[], down=down)
         if not bound:
             return Changed()
+        self._fetched |= set(bound)
         info = call_control_plane(self.control_plane.security_group_info, sorted(bound))
         changed = self.cache.ingest(info, bound)
         missing = set(bound) - set(info.get("devices") or {})
@@ -418,34 +467,46 @@ class Agent:
         return changed
 
     def _forget(self, port_id: str) -> bool:
+        """True if the server should hear that the port went down."""
         record = self.ports.pop(port_id, None)
         known = self.cache.remove_port(port_id)
+        self._release_vlan(port_id)
+        if record is not None and record.state == "deleted":
+            return known  # the server has no such port any more
+        return known or record is not None
+
+    def _release_vlan(self, port_id: str) -> None:
+        """The port holds its network's VLAN no more; the network goes with its last port."""
         freed = self.vlans.release(port_id)
         if freed is not None:
             for vlan in [v for v, n in self.cache.networks.items() if n.network_id == freed]:
                 del self.cache.networks[vlan]
             self.segments.pop(freed, None)
             self._announce_networks()
-        return known or record is not None
 
     def _announce_networks(self) -> None:
         self.uplinks.set_networks([(physnet, kind, seg) for kind, physnet, seg
                                    in self.segments.values() if physnet])
 
     def _park(self, port_id: str, state: str, reason: str) -> None:
+        """Cut the VIF off: dead VLAN first (nothing forwards it), then its flows go."""
         record = self.ports[port_id]
         record.state, record.reason = state, reason
         self.switch.set_port_vlan(record.vif.name, DEAD_VLAN, {})
-        if self.cache.remove_port(port_id):
+        had_flows = self.cache.remove_port(port_id)
+        self._release_vlan(port_id)
+        if had_flows:
             self.dataplane.update(self.cache.model(), Changed(ports={port_id}))
         LOG.info("port %s parked on the dead VLAN: %s", port_id, reason)
 
     def _settle(self, port_ids: set[str], failed: dict[str, str]) -> None:
-        """Report newly wired ports up; retry failed ones a bounded number of times."""
+        """Report wired ports up -- newly wired ones and every one whose details were fetched
+        again (which put it in BUILD) -- and retry failed ones a bounded number of times."""
         up, down, retry = [], [], set()
+        fetched, self._fetched = self._fetched, set()
         for port_id in sorted(port_ids):
             record = self.ports.get(port_id)
-            if record is None or record.state in ("unbound", "admin-down") and \
+            if record is None or record.state in PARKED and \
                     port_id not in self.cache.known_ports():
                 continue
             if port_id in failed or port_id not in self.cache.known_ports():
@@ -460,7 +521,7 @@ class Agent:
                     record.state = "failed"
                     LOG.error("port %s failed: %s", port_id, record.reason)
                 continue
-            if record.state != "wired":
+            if record.state != "wired" or port_id in fetched:
                 up.append(port_id)
             record.state, record.reason, record.attempts = "wired", "", 0
         self._report(up=up, down=down)
@@ -468,12 +529,17 @@ class Agent:
             self._mark(lambda w: w.ports.update(retry))
 
     def _report(self, up: list[str], down: list[str]) -> None:
-        """Tell the server; if that fails, keep the news and retry with the next work."""
+        """Tell the server; if that fails, keep the news and retry it as work of its own.
+
+        Never raises: the flows are already right, and redoing the work that led here (a
+        details fetch, which puts ports in BUILD again) for a lost report would only make
+        more calls that can fail."""
         try:
             self._reports.send(self.control_plane.update_device_list, up, down)
-        except Exception:  # away, or it failed: either way the news must not be lost
+        except Exception as exc:  # noqa: BLE001 - away, or it failed: keep the news
+            LOG.warning("reporting ports up %s down %s failed (%s); will tell again",
+                        up, down, exc)
             self._mark(lambda w: setattr(w, "retry_reports", True))
-            raise
 
     # -- status ------------------------------------------------------------------------------------
 

@@ -146,12 +146,13 @@ class ControllerState:
     # -- ports (RPC) ------------------------------------------------------------------------
 
     def devices_details(self, devices: Iterable[str], host: str) -> list[dict[str, Any]]:
-        """Details of ``devices``; side effect as neutron: bound admin-up ports go BUILD."""
+        """Details of ``devices``; side effect as neutron 29's: every port bound here goes to
+        BUILD (ACTIVE ones too), or DOWN if it is administratively down -- the agent's report
+        is what makes it ACTIVE again."""
         topology = self.topology
         entries = [views.device_details(topology, d, host) for d in devices]
-        building = {e["device"]: "BUILD" for e in entries
-                    if "network_id" in e and e["admin_state_up"]
-                    and self.status_of(e["device"]) == "DOWN"}
+        building = {e["device"]: "BUILD" if e["admin_state_up"] else "DOWN" for e in entries
+                    if "network_id" in e}
         self._set_statuses(building)
         return entries
 

@@ -105,10 +105,23 @@ class AgentNotificationHandler:
                 self.sriov.port_updated(port, self.host)
 
     def on_port_delete(self, port_id: str) -> None:
-        """The VIF's removal from OVSDB is what unwires an OVS port; a direct port's VF is
-        released here."""
+        """Cut the port off at once, as neutron's agent does: its VIF may stay plugged a while
+        (the VM not destroyed yet) and must not keep its network access; a direct port's VF is
+        released."""
+        self.agent.port_deleted(port_id)
         if self.sriov is not None:
             self.sriov.port_deleted(port_id)
+
+    def on_binding_deactivate(self, port_id: str, host: str, network_id: str) -> None:
+        """Live migration, source side: the VM runs on another host now."""
+        if host == self.host:
+            self.agent.binding_deactivated(port_id)
+
+    def on_binding_activate(self, port_id: str, host: str) -> None:
+        """Live migration, destination side: the VIF plugged here with an inactive binding is
+        wired now (its details are fetched again)."""
+        if host == self.host:
+            self.agent.port_updated(port_id)
 
     def on_network_update(self, network: dict[str, Any]) -> None:
         """Nothing of a network's API attributes changes br-int's flows."""

@@ -187,8 +187,8 @@ class ControlPlaneModel:
                     return {"device": device, "no_active_binding": True}
                 return {"device": device}
             net = self.networks[port.network_id]
-            if port.status == "DOWN" and port.admin_state_up:
-                port.status = "BUILD"  # the server's side effect
+            # the real server's side effect on every fetch, ACTIVE ports included
+            port.status = "BUILD" if port.admin_state_up else "DOWN"
             return {
                 "device": device, "port_id": port.id, "network_id": net.id,
                 "mac_address": port.mac_address, "admin_state_up": port.admin_state_up,

@@ -1,5 +1,7 @@
 """An in-process control plane for agent tests that need no broker: answers the three calls the
-agent makes with neutron's reply shapes, computed from a small model."""
+agent makes with neutron's reply shapes, computed from a small model, and keeps each port's
+status as neutron-server 29 does (a details fetch moves it to BUILD -- or DOWN when the port is
+administratively down -- and only the agent's report makes it ACTIVE)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ class FakeControlPlane:
         self.up: list[str] = []
         self.down: list[str] = []
         self.calls: list[str] = []
+        self.status: dict[str, str] = {}
         self.available = True
         self.lock = threading.Lock()
 
@@ -41,8 +44,10 @@ class FakeControlPlane:
             if port is None or not port.get("bound", True):
                 details.append({"device": device})
                 continue
+            self.status[device] = "BUILD" if port["admin_state_up"] else "DOWN"
             details.append({"device": device, "port_id": device, "network_id": port["network_id"],
-                            "mac_address": port["mac_address"], "admin_state_up": True,
+                            "mac_address": port["mac_address"],
+                            "admin_state_up": port["admin_state_up"],
                             "network_type": "vxlan", "segmentation_id": 100,
                             "physical_network": None,
                             "fixed_ips": [{"subnet_id": "s", "ip_address": ip}
@@ -78,3 +83,5 @@ class FakeControlPlane:
         self._check("update_device_list")
         self.up.extend(up)
         self.down.extend(down)
+        self.status.update({p: "ACTIVE" for p in up if p in self.ports})
+        self.status.update({p: "DOWN" for p in down if p in self.ports})

@@ -299,3 +299,76 @@ def test_an_interface_with_an_iface_id_on_another_bridge_is_not_a_vif(agent, con
         assert web.ofport > 0
     finally:
         ovs_sandbox.del_bridge(other)
+
+
+def vlan_tag(ovs_sandbox, vm):
+    return ovs_sandbox.vsctl("get", "Port", vm.tap, "tag").strip()
+
+
+def test_a_port_fetched_again_is_reported_up_again(agent, control_plane, netns_vm):
+    """neutron moves a port to BUILD on every details fetch; the agent must bring it back."""
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
+    wait_for(lambda: control_plane.status.get("port-web") == "ACTIVE"
+             and control_plane.status.get("port-cli") == "ACTIVE", what="ports ACTIVE")
+    control_plane.ports["port-web"]["security_groups"] = ["web", "plain"]
+    agent.port_updated("port-web")  # e.g. its groups changed
+    wait_for(lambda: control_plane.up.count("port-web") == 2, what="web reported up again")
+    assert control_plane.status["port-web"] == "ACTIVE"
+    agent.resync("revived")  # every port is fetched again
+    wait_for(lambda: control_plane.up.count("port-cli") == 2, what="cli reported up again")
+    assert control_plane.status == {"port-web": "ACTIVE", "port-cli": "ACTIVE"}
+    assert cli.ping(web.ip4)
+
+
+def test_an_administratively_down_port_is_cut_off_and_reported_down(
+        agent, control_plane, netns_vm, ovs_sandbox):
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
+    wait_for(lambda: {"port-web", "port-cli"} <= set(control_plane.up), what="ports up")
+    assert cli.ping(web.ip4)
+    control_plane.ports["port-cli"]["admin_state_up"] = False
+    agent.port_updated("port-cli")
+    wait_for(lambda: control_plane.status.get("port-cli") == "DOWN", what="cli reported down")
+    assert agent.ports["port-cli"].state == "port-down"
+    assert vlan_tag(ovs_sandbox, cli) == "4095"
+    assert not cli.ping(web.ip4, timeout=1)
+    control_plane.ports["port-cli"]["admin_state_up"] = True
+    agent.port_updated("port-cli")
+    wait_for(lambda: control_plane.status.get("port-cli") == "ACTIVE", what="cli ACTIVE again")
+    assert cli.ping(web.ip4)
+
+
+def test_a_port_deleted_on_the_server_loses_its_access_while_still_plugged(
+        agent, control_plane, netns_vm, ovs_sandbox, bridge):
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
+    wait_for(lambda: {"port-web", "port-cli"} <= set(control_plane.up), what="ports up")
+    ofport = cli.ofport
+    del control_plane.ports["port-cli"]
+    agent.port_deleted("port-cli")
+    wait_for(lambda: agent.ports["port-cli"].state == "deleted", what="cli cut off")
+    assert vlan_tag(ovs_sandbox, cli) == "4095"
+    assert not cli.ping(web.ip4, timeout=1)
+    flows = ovs_sandbox.dump_flows(bridge)
+    assert not any(f"in_port={ofport} " in f or f"reg5={ofport:#x}," in f for f in flows)
+    cli.destroy()  # nova unplugs it later: nothing to tell a server that has no such port
+    wait_for(lambda: "port-cli" not in agent.ports, what="cli forgotten")
+    assert "port-cli" not in control_plane.down
+    assert web.ofport > 0
+
+
+def test_live_migration_parks_the_source_and_wires_the_destination(
+        agent, control_plane, netns_vm, ovs_sandbox):
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
+    wait_for(lambda: {"port-web", "port-cli"} <= set(control_plane.up), what="ports up")
+    # this host is the source: its binding is deactivated, the VM runs elsewhere now
+    agent.binding_deactivated("port-cli")
+    wait_for(lambda: agent.ports["port-cli"].state == "unbound", what="cli parked")
+    assert vlan_tag(ovs_sandbox, cli) == "4095"
+    assert not cli.ping(web.ip4, timeout=1)
+    # and back (the migration was rolled back): activation fetches it again and wires it
+    agent.port_updated("port-cli")
+    wait_for(lambda: agent.ports["port-cli"].state == "wired", what="cli wired again")
+    assert cli.ping(web.ip4)
