@@ -34,6 +34,7 @@ from dpagent.daemon import systemd
 from dpagent.daemon.status import StatusServer
 from dpagent.daemon.wiring import AgentNotificationHandler, RpcControlPlane, RpcSriovControlPlane
 from dpagent.physnet import PhysicalNetworks
+from dpagent.physnet.segments import recorded_networks
 from dpagent.rpc import topics
 from dpagent.rpc.consumers import NotificationConsumers
 from dpagent.rpc.notifications import TRUNK_PUSHES
@@ -84,14 +85,17 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         bridge = conf.ovs.integration_bridge
         self.ovsdb = Ovsdb(conf.ovs.ovsdb_connection, conf.ovs.ovsdb_timeout)
         self.ovsdb.ensure_bridge(bridge, conf.ovs.datapath_type)
+        recorded = self.ovsdb.port_other_config(bridge)
         vlans = LocalVlans()
-        vlans.restore(self.ovsdb.port_other_config(bridge))
+        vlans.restore(recorded)
         programmer = BridgeProgrammer(flow_transport(conf, bridge))
         self.physnets = PhysicalNetworks(
             self.ovsdb, conf.ovs.bridge_mappings or {}, bridge,
             lambda phys: BridgeProgrammer(flow_transport(conf, phys)),
             use_veth_interconnection=conf.agent.use_veth_interconnection,
             on_uplinks_changed=self._uplinks_changed)
+        # hitless restart: the uplinks keep passing the networks the ports still use
+        self.physnets.set_networks(recorded_networks(recorded))
         self.physnets.setup()
         self.transport = make_transport(conf)
         self.plugin = PluginApi.from_conf(self.transport, conf)

@@ -8,7 +8,7 @@ networks have no physical uplink here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 FLAT = "flat"
@@ -73,6 +73,20 @@ def wire_vlans(present: Iterable[PresentNetwork]) -> dict[str, frozenset[WireVla
             continue
         vlans.setdefault(segment.physical_network, set()).add(segment.vlan)
     return {physnet: frozenset(found) for physnet, found in vlans.items()}
+
+
+def recorded_networks(port_configs: Mapping[str, Mapping[str, str]]) -> list[PresentNetwork]:
+    """The networks recorded in br-int ports' ``other_config`` (name -> other_config) by the
+    previous run -- ours or neutron's agent, which record the same keys.
+
+    At start, before the first sync knows the networks, a physical bridge's allow-list must
+    already let these out: the ports still use them, and br-int keeps forwarding for them
+    until the first sync, so anything less cuts uplink traffic across a restart.
+    """
+    found = {(c["physical_network"], c.get("network_type", ""), c.get("segmentation_id"))
+             for c in port_configs.values()
+             if c.get("physical_network") and c.get("net_uuid")}
+    return sorted(found, key=repr)
 
 
 def _vlan_id(value: int | str | None) -> int | None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from dpagent.physnet.segments import NoSegment, Segment, segment_of, wire_vlans
+from dpagent.physnet.segments import (
+    NoSegment,
+    Segment,
+    recorded_networks,
+    segment_of,
+    wire_vlans,
+)
 
 
 def test_a_vlan_network_carries_its_segmentation_id():
@@ -44,3 +50,21 @@ def test_wire_vlans_groups_present_networks_by_physnet_and_skips_the_others():
                ("physnet4", "local", None)]
     assert wire_vlans(present) == {"physnet1": frozenset({100, None}),
                                    "physnet2": frozenset({200})}
+
+
+def test_networks_recorded_on_ports_by_a_previous_run_are_found():
+    """ours and neutron's agent record the same other_config keys; unwired ports none."""
+    configs = {
+        "tap1": {"net_uuid": "n1", "tag": "1", "network_type": "vlan",
+                 "physical_network": "physnet1", "segmentation_id": "100"},
+        "tap2": {"net_uuid": "n1", "tag": "1", "network_type": "vlan",
+                 "physical_network": "physnet1", "segmentation_id": "100"},
+        "tap3": {"net_uuid": "n2", "tag": "2", "network_type": "flat",
+                 "physical_network": "physnet2", "segmentation_id": ""},
+        "tap4": {"net_uuid": "n3", "tag": "3", "network_type": "vxlan",
+                 "physical_network": "", "segmentation_id": "7"},
+        "tap5": {},
+    }
+    present = recorded_networks(configs)
+    assert sorted(present) == [("physnet1", "vlan", "100"), ("physnet2", "flat", "")]
+    assert wire_vlans(present) == {"physnet1": frozenset({100}), "physnet2": frozenset({None})}
