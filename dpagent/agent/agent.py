@@ -376,8 +376,10 @@ class Agent:
         self._fetched.clear()
         self._wire(set(vifs))
         self.vlans.forget_unused()
+        # the first sync takes the bridge over: whatever another agent left there goes
         report = self.dataplane.full_sync(self.cache.model(), reason,
-                                          flush=self.flush_on_first_sync and not self.synced_once)
+                                          flush=self.flush_on_first_sync and not self.synced_once,
+                                          sweep=not self.synced_once)
         self._settle(set(vifs), report.failed)
         # down only once their flows are gone; kept across a sync that failed half-way
         gone, self._gone_unreported = sorted(self._gone_unreported - vifs.keys()), set()

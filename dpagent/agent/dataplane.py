@@ -30,12 +30,14 @@ class Dataplane:
         self.programmer = programmer
         self.compiler = HostCompiler()
 
-    def full_sync(self, model: HostModel, reason: str, flush: bool = False) -> SyncReport:
-        """Compile everything and reconcile with what the switch holds (start, resync)."""
+    def full_sync(self, model: HostModel, reason: str, flush: bool = False,
+                  sweep: bool = False) -> SyncReport:
+        """Compile everything and reconcile with what the switch holds (start, resync);
+        ``sweep``: delete every flow that is not ours too (the first sync)."""
         start = time.perf_counter()
         result = self.compiler.compile(model)
         self.programmer.replace_all(result.owners)
-        applied = self.programmer.reconcile(reason, flush=flush)
+        applied = self.programmer.reconcile(reason, flush=flush, sweep=sweep)
         return self._report(applied, start)
 
     def update(self, model: HostModel, changed: Changed) -> SyncReport:

@@ -19,7 +19,10 @@ from dpagent.bridge.transport import BundleRejected, FlowMod, InstalledFlow, Op,
 LOG = logging.getLogger(__name__)
 _LINE_ERROR = re.compile(r"-:(\d+): (.*)")
 _COOKIE_ERROR = re.compile(r"cookie:(0x[0-9a-f]+)")
-_DUMP_LINE = re.compile(r"cookie=(0x[0-9a-f]+)(?:, table=(\d+))?.*?priority=(\d+)")
+# ovs-ofctl leaves out cookie=0x0, table=0 and priority=32768 of a flow that has them
+_DUMP_COOKIE = re.compile(r"\bcookie=(0x[0-9a-f]+)")
+_DUMP_TABLE = re.compile(r"\btable=(\d+)")
+_DUMP_PRIORITY = re.compile(r"\bpriority=(\d+)")
 
 
 class OfctlTransport:
@@ -74,8 +77,12 @@ class OfctlTransport:
             raise SwitchError(result.stderr.strip() or f"dump-flows exited {result.returncode}")
         installed = []
         for line in result.stdout.splitlines():
-            found = _DUMP_LINE.search(line)
-            if found:
-                installed.append(InstalledFlow(int(found.group(1), 16), int(found.group(2) or 0),
-                                               int(found.group(3))))
+            if "actions=" not in line:
+                continue  # the reply's header
+            head = line.split("actions=")[0]
+            cookie, table = _DUMP_COOKIE.search(head), _DUMP_TABLE.search(head)
+            priority = _DUMP_PRIORITY.search(head)
+            installed.append(InstalledFlow(int(cookie.group(1), 16) if cookie else 0,
+                                           int(table.group(1)) if table else 0,
+                                           int(priority.group(1)) if priority else 32768))
         return installed

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from dpagent.bridge.transport import BundleRejected, FlowMod, FlowTransport, Op
 from flows import Flow
-from flows.cookies import COOKIE_MASK, COOKIE_VALUE, Kind
+from flows.cookies import COOKIE_MASK, COOKIE_VALUE, Kind, is_dpagent_cookie
 from flows.flow import flow
 from flows.pipeline import Table
 
@@ -43,6 +43,8 @@ class ApplyReport:
     rejected: dict[str, str] = field(default_factory=dict)
     """owner -> the switch's reason, for owners whose update was refused (previous flows kept)."""
     seconds: float = 0.0
+    swept: int = 0
+    """How many of the deleted cookies were foreign (another agent's flows)."""
 
     @property
     def flow_mods(self) -> int:
@@ -96,16 +98,21 @@ class BridgeProgrammer:
         """Send the changes of the owners updated since the last apply."""
         return self._commit(full=False)
 
-    def reconcile(self, reason: str, flush: bool = False) -> ApplyReport:
+    def reconcile(self, reason: str, flush: bool = False, sweep: bool = False) -> ApplyReport:
         """Read the switch and make it hold exactly the desired flows.
 
         ``flush`` replaces every dpagent flow even if already right (``drop_flows_on_start``).
+        ``sweep`` also deletes every flow that is not dpagent's, in the same bundle (so no
+        packet sees a half-swept table): at the first sync of a bridge taken over from another
+        agent -- neutron's leftover flows would otherwise keep deciding verdicts beside ours.
+        Later audits leave foreign flows alone (an operator's debugging flow, say).
         """
         self.transport.configure_switch()
-        report = self._commit(full=True, flush=flush)
+        report = self._commit(full=True, flush=flush, sweep=sweep)
         if report.flow_mods or report.rejected:
-            LOG.info("reconcile (%s): %d flows added, %d removed, %d owners rejected in %.3f s",
-                     reason, report.added, report.deleted, len(report.rejected), report.seconds)
+            LOG.info("reconcile (%s): %d flows added, %d removed (%d foreign), %d owners "
+                     "rejected in %.3f s", reason, report.added, report.deleted,
+                     report.swept, len(report.rejected), report.seconds)
         return report
 
     def switch_was_reset(self) -> bool:
@@ -142,16 +149,22 @@ class BridgeProgrammer:
         mods += [FlowMod.add(wanted[c]) for c in sorted(adds, key=lambda c: wanted[c].key)]
         return mods, owner_of
 
-    def _commit(self, full: bool, flush: bool = False) -> ApplyReport:
+    def _commit(self, full: bool, flush: bool = False, sweep: bool = False) -> ApplyReport:
         start = time.perf_counter()
         report = ApplyReport()
         pending = dict(self._pending)
         self._pending.clear()
-        if full:
+        foreign: list[FlowMod] = []
+        if full and sweep:
+            everything = {f.cookie for f in self.transport.dump(0, 0)}
+            self._installed = {c for c in everything if is_dpagent_cookie(c)}
+            foreign = [FlowMod.delete(c) for c in sorted(everything - self._installed)]
+        elif full:
             self._installed = {f.cookie for f in
                                self.transport.dump(COOKIE_VALUE, COOKIE_MASK)}
         while True:
             mods, owner_of = self._plan(pending, self._installed, full, flush)
+            mods = foreign + mods
             try:
                 self.transport.apply(mods)
             except BundleRejected as exc:
@@ -166,7 +179,8 @@ class BridgeProgrammer:
                 report.rejected[culprit] = exc.reason
                 del pending[culprit]
                 continue
-            self._record(pending, mods)
+            self._record(pending, mods[len(foreign):])
+            report.swept = len(foreign)
             self.bundles_sent += bool(mods)
             self.flow_mods_sent += len(mods)
             report.added = sum(m.op is Op.ADD for m in mods)

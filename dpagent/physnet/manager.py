@@ -243,7 +243,9 @@ class PhysicalNetworks:
         programmer.set_flows(bridge_flows.GUARD_OWNER, bridge_flows.guard_flows(phy_ofport))
         programmer.set_flows(bridge_flows.ALLOW_OWNER,
                              bridge_flows.allow_flows(phy_ofport, vlans))
-        report = programmer.reconcile(f"wiring {pair.bridge}")
+        # a fresh programmer takes the bridge over: another agent's flows (neutron's NORMAL
+        # and VLAN rewrites) go in the same bundle as ours come in
+        report = programmer.reconcile(f"wiring {pair.bridge}", sweep=True)
         if report.rejected:
             return FAILED, f"bridge {pair.bridge} refused dpagent's flows: {report.rejected}"
         if not connected:  # only now: the guard flows are in

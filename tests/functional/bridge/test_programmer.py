@@ -146,3 +146,25 @@ def test_audit_restores_deleted_flow_and_spares_foreign_flows(ovs_sandbox, bridg
     assert any("tp_dst=22" in f for f in after)
     assert any("cookie=0x1234" in f for f in after)
     assert not any("0xd9a6ffff00000001" in f for f in after)
+
+
+def test_taking_a_bridge_over_sweeps_another_agents_flows_in_the_same_bundle(
+        ovs_sandbox, bridge, transport_factory, lab):
+    """neutron's agent leaves flows of its own cookie (and cookie 0) behind; one of them here
+    forwards everything, which our groups do not allow (TCP to port 23)."""
+    srv, cli = lab["srv"], lab["cli"]
+    ovs_sandbox.ofctl("add-flow", bridge, "table=0,priority=65535,cookie=0x5ee7,actions=NORMAL")
+    ovs_sandbox.ofctl("add-flow", bridge, "table=60,priority=3,cookie=0,actions=NORMAL")
+    srv.tcp_listen(23)
+    assert cli.tcp_connect(srv.ip4, 23, timeout=2)  # the leftover decides
+    programmer = BridgeProgrammer(transport_factory())
+    programmer.replace_all(compiled(lab).owners)
+    report = programmer.reconcile("start", sweep=True)
+    assert report.swept == 2 and not report.rejected
+    after = ovs_sandbox.dump_flows(bridge)
+    assert not any("cookie=0x5ee7" in f for f in after)
+    assert all("cookie=0xd9a6" in f for f in after), after
+    assert len(after) == programmer.installed_count
+    assert not cli.tcp_connect(srv.ip4, 23, timeout=1)  # our verdict now
+    assert cli.ping(srv.ip4)
+    assert programmer.reconcile("again", sweep=True).flow_mods == 0
