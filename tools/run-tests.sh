@@ -23,7 +23,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # -p no:cacheprovider: no .pytest_cache, so git status stays clean.
 .venv/bin/python -m pytest -p no:cacheprovider --timeout="${DPAGENT_TEST_TIMEOUT:-300}" \
-    --durations=10 -q tests/unit tests/functional "$@" 2>&1 | tee "$log"
+    --durations=10 -q tests/unit tests/functional tests/neutron "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -eq 5 ]; then
     echo "run-tests: pytest collected no tests (exit 5)"

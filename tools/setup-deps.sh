@@ -62,3 +62,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     fi
     echo "$want" > "$stamp"
 fi
+
+# tests/neutron: a real neutron-server (MariaDB, a neutron virtualenv); see tools/neutron-server/
+bash tools/neutron-server/setup.sh
