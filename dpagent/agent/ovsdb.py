@@ -17,6 +17,8 @@ from ovsdbapp.schema.open_vswitch import impl_idl
 
 LOG = logging.getLogger(__name__)
 TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface", "Controller", "Manager")
+OPENFLOW_VERSION = "OpenFlow15"
+"""What dpagent speaks to its bridges (conjunctions, bundles, ct_state matches)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,29 @@ class Ovsdb:
             txn.add(self.api.add_br(name, may_exist=True, datapath_type=datapath_type))
             txn.add(self.api.db_set("Bridge", name, ("fail_mode", "secure"),
                                     ("other_config", {"disable-in-band": "true"})))
+        self.take_over_bridge(name)
+
+    def take_over_bridge(self, name: str) -> None:
+        """Make a bridge dpagent programs speak OpenFlow 1.5 and obey no one else.
+
+        neutron's agent leaves its bridges at OpenFlow 1.0-1.4 (dpagent needs 1.5; the other
+        versions stay for tools) and with a controller ``tcp:127.0.0.1:6633`` that any local
+        process listening there could use to program the bridge: dpagent uses the bridge's
+        management socket, never a controller, so every controller goes.
+        """
+        raw = self.api.db_get("Bridge", name, "protocols").execute(check_error=True)
+        protocols = [raw] if isinstance(raw, str) else list(raw or [])
+        with self.api.transaction(check_error=True) as txn:
+            if protocols and OPENFLOW_VERSION not in protocols:
+                LOG.warning("bridge %s speaks %s: adding %s", name, ",".join(protocols),
+                            OPENFLOW_VERSION)
+                txn.add(self.api.db_set("Bridge", name,
+                                        ("protocols", sorted({*protocols, OPENFLOW_VERSION}))))
+            controllers = self.api.get_controller(name).execute(check_error=True)
+            if controllers:
+                LOG.warning("bridge %s had controller(s) %s: removed (dpagent programs it "
+                            "through its management socket)", name, ", ".join(controllers))
+                txn.add(self.api.del_controller(name))
 
     def bridge_exists(self, name: str) -> bool:
         return bool(self.api.br_exists(name).execute(check_error=True))

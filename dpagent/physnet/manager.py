@@ -290,6 +290,7 @@ class PhysicalNetworks:
             create.append(NewPatchPort(integration, pair.int_port, physnet.ofport_request))
         if phy_ofport is None:
             create.append(NewPatchPort(pair.bridge, pair.phy_port))
+        self.ovsdb.take_over_bridge(pair.bridge)
         secure = self.ports.bridge_column(pair.bridge, "fail_mode") == "secure"
         created = self.ports.prepare(None if secure else pair.bridge, create)
         connected = (not create and existing[pair.int_port].peer == pair.phy_port
