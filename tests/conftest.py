@@ -28,6 +28,7 @@ from dpagent.lab.rabbit import REQUIRED_BINARIES as RABBIT_BINARIES
 from dpagent.lab.rabbit import RabbitBroker
 
 FUNCTIONAL = Path(__file__).parent / "functional"
+NEUTRON = Path(__file__).parent / "neutron"  # against a real neutron-server: root too
 _SESSION = pytest.StashKey[str]()
 
 
@@ -37,7 +38,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if FUNCTIONAL in item.path.parents:
+        if FUNCTIONAL in item.path.parents or NEUTRON in item.path.parents:
             item.add_marker(pytest.mark.functional)
 
 

@@ -297,6 +297,14 @@ lock_path = {d / 'lock'}
 [oslo_messaging_rabbit]
 rabbit_quorum_queue = false
 
+[quotas]
+# one project (noauth) for a whole test session
+quota_network = -1
+quota_subnet = -1
+quota_port = -1
+quota_security_group = -1
+quota_security_group_rule = -1
+
 [oslo_policy]
 policy_file = {self._etc / 'policy.yaml'}
 """)

@@ -1,0 +1,76 @@
+"""Waiting for what a real neutron-server and the dataplane take a moment to show."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from dpagent.lab.neutron_server import NeutronAPI
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 20.0, what: str = "condition",
+             interval: float = 0.2) -> T:
+    """The first truthy value of ``predicate()``; AssertionError after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_statuses(api: NeutronAPI, port_ids: Iterable[str]) -> dict[str, str]:
+    return {pid: api.show_port(pid)["status"] for pid in port_ids}
+
+
+def wait_ports_status(api: NeutronAPI, port_ids: Iterable[str], status: str = "ACTIVE",
+                      timeout: float = 20.0) -> float:
+    """Wait until every port has ``status``; returns the seconds it took.  The error names
+    each port's last status (a port stuck in BUILD shows as such)."""
+    ids = list(port_ids)
+    started = time.monotonic()
+    last: dict[str, str] = {}
+
+    def reached() -> bool:
+        last.update(port_statuses(api, ids))
+        return all(s == status for s in last.values())
+    try:
+        wait_for(reached, timeout, what=f"ports {status}", interval=0.1)
+    except AssertionError:
+        raise AssertionError(f"ports not {status} within {timeout} s: {last}") from None
+    return time.monotonic() - started
+
+
+def agent_records(api: NeutronAPI, host: str,
+                  agent_type: str = "Open vSwitch agent") -> list[dict[str, Any]]:
+    return [a for a in api.list_agents(host=host) if a["agent_type"] == agent_type]
+
+
+def wait_agent_alive(api: NeutronAPI, host: str, alive: bool = True, timeout: float = 30.0,
+                     exclude_ids: Iterable[str] = ()) -> dict[str, Any]:
+    """The host's OVS agent record once its ``alive`` is as asked (ids in ``exclude_ids``
+    do not count: a deleted agent's old record)."""
+    skip = set(exclude_ids)
+
+    def record() -> dict[str, Any] | None:
+        for agent in agent_records(api, host):
+            if agent["id"] not in skip and agent["alive"] is alive:
+                return agent
+        return None
+    return wait_for(record, timeout, what=f"agent on {host} alive={alive}")
+
+
+def wait_tcp(vm: Any, ip: str, port: int, allowed: bool, timeout: float = 15.0) -> None:
+    """Wait until a TCP connect from ``vm`` to ``ip:port`` succeeds (or fails) as asked."""
+    wait_for(lambda: vm.tcp_connect(ip, port, timeout=1) is allowed, timeout,
+             what=f"tcp {ip}:{port} {'allowed' if allowed else 'dropped'}", interval=0.3)
+
+
+def wait_ping(vm: Any, ip: str, allowed: bool = True, timeout: float = 15.0) -> None:
+    wait_for(lambda: vm.ping(ip, timeout=1) is allowed, timeout,
+             what=f"ping {ip} {'answered' if allowed else 'dropped'}", interval=0.3)

@@ -1,0 +1,172 @@
+"""dpagent as a drop-in for neutron-openvswitch-agent, against a real neutron-server 29:
+registration, binding, port status, security groups through the API, and the agent's
+recovery when the server deleted its record or counted it dead."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from dpagent.daemon.status import query
+from tests.neutron.conftest import AGENT_DOWN_TIME, PHYSNET
+from tests.neutron.polling import (
+    agent_records,
+    wait_agent_alive,
+    wait_for,
+    wait_ping,
+    wait_ports_status,
+    wait_tcp,
+)
+
+EGRESS_ALL = {"direction": "egress", "ethertype": "IPv4"}
+ICMP_IN = {"direction": "ingress", "ethertype": "IPv4", "protocol": "icmp"}
+
+
+def group(api, name, *rules):
+    sg = api.create_security_group(name)
+    for rule in rules:
+        api.create_security_group_rule(sg["id"], **rule)
+    return sg
+
+
+def plugged(api, agent, net, groups, names):
+    """Ports bound to the agent's host, plugged as VMs; returns (ports, vms) once ACTIVE."""
+    ports = [api.create_port(net["id"], host=agent.host, security_groups=[g["id"] for g in gs])
+             for gs in groups]
+    vms = [agent.plug(p, name) for p, name in zip(ports, names, strict=True)]
+    wait_ports_status(api, [p["id"] for p in ports], "ACTIVE", timeout=30)
+    return ports, vms
+
+
+def test_agent_registers_alive_with_its_bridge_mappings(neutron_api, neutron_agent):
+    agent = neutron_agent("reg")
+    record = wait_agent_alive(neutron_api, agent.host)
+    assert record["agent_type"] == "Open vSwitch agent"
+    assert record["binary"] and record["admin_state_up"] is True
+    assert record["configurations"]["bridge_mappings"] == {PHYSNET: agent.phys_bridge}
+    assert record["configurations"]["integration_bridge"] == agent.bridge
+    assert len(agent_records(neutron_api, agent.host)) == 1
+
+
+def test_two_vms_on_a_vlan_network_bind_go_active_and_ping(neutron_api, neutron_agent,
+                                                           vlan_network):
+    agent = neutron_agent("vlan")
+    wait_agent_alive(neutron_api, agent.host)
+    net = vlan_network("10.21.0.0/24", vlan=101)
+    assert net["provider:segmentation_id"] == 101
+    sg = group(neutron_api, "ping", ICMP_IN, EGRESS_ALL)
+    ports = [neutron_api.create_port(net["id"], host=agent.host, security_groups=[sg["id"]])
+             for _ in range(2)]
+    for port in ports:
+        assert port["binding:vif_type"] == "ovs", port
+        assert port["status"] == "DOWN"
+    started = time.monotonic()
+    vms = [agent.plug(p, f"a{i}") for i, p in enumerate(ports)]
+    plugged_in = time.monotonic() - started
+    took = wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=30)
+    print(f"\nplug of 2 VMs {plugged_in:.1f} s, then ACTIVE after {took:.1f} s")
+    wait_ping(vms[0], vms[1].ip4)
+    assert vms[1].ping(vms[0].ip4)
+    status = query(str(agent.status_socket))
+    assert status["ports"] == {"wired": 2}
+
+
+def test_security_group_rules_added_and_deleted_through_the_api(neutron_api, neutron_agent,
+                                                                vlan_network):
+    agent = neutron_agent("sg")
+    wait_agent_alive(neutron_api, agent.host)
+    net = vlan_network("10.22.0.0/24")
+    sg = group(neutron_api, "members", ICMP_IN, EGRESS_ALL)
+    ports, (a, b) = plugged(neutron_api, agent, net, [[sg], [sg]], ["sa", "sb"])
+    b.tcp_listen(8080)
+    wait_ping(a, b.ip4)
+    assert not a.tcp_connect(b.ip4, 8080, timeout=1)  # no rule: dropped
+
+    rule = neutron_api.create_security_group_rule(
+        sg["id"], protocol="tcp", port_range_min=8080, port_range_max=8080)
+    wait_tcp(a, b.ip4, 8080, allowed=True)
+    neutron_api.delete_security_group_rule(rule["id"])
+    wait_tcp(a, b.ip4, 8080, allowed=False)
+    assert a.ping(b.ip4)
+    wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=10)
+
+
+def test_new_member_of_a_remote_group_is_let_in(neutron_api, neutron_agent, vlan_network):
+    agent = neutron_agent("rg")
+    wait_agent_alive(neutron_api, agent.host)
+    net = vlan_network("10.23.0.0/24")
+    app = group(neutron_api, "app", EGRESS_ALL)
+    plain = group(neutron_api, "plain", EGRESS_ALL)
+    db = group(neutron_api, "db", ICMP_IN, EGRESS_ALL,
+               {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+                "port_range_min": 5432, "port_range_max": 5432, "remote_group_id": app["id"]})
+    ports, (db_vm, cli) = plugged(neutron_api, agent, net, [[db], [plain]], ["db", "cli"])
+    db_vm.tcp_listen(5432)
+    wait_ping(cli, db_vm.ip4)
+    assert not cli.tcp_connect(db_vm.ip4, 5432, timeout=1)
+
+    member = neutron_api.create_port(net["id"], host=agent.host, security_groups=[app["id"]])
+    member_vm = agent.plug(member, "app")
+    wait_tcp(member_vm, db_vm.ip4, 5432, allowed=True)
+    assert not cli.tcp_connect(db_vm.ip4, 5432, timeout=1)
+    wait_ports_status(neutron_api, [p["id"] for p in [*ports, member]], "ACTIVE", timeout=10)
+
+
+def test_port_security_group_update_opens_traffic_and_ports_stay_active(
+        neutron_api, neutron_agent, vlan_network):
+    agent = neutron_agent("upd")
+    wait_agent_alive(neutron_api, agent.host)
+    net = vlan_network("10.24.0.0/24")
+    app = group(neutron_api, "app", EGRESS_ALL)
+    plain = group(neutron_api, "plain", EGRESS_ALL)
+    db = group(neutron_api, "db", ICMP_IN, EGRESS_ALL,
+               {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+                "port_range_min": 5432, "port_range_max": 5432, "remote_group_id": app["id"]})
+    ports, (db_vm, cli) = plugged(neutron_api, agent, net, [[db], [plain]], ["db", "cli"])
+    db_vm.tcp_listen(5432)
+    assert not cli.tcp_connect(db_vm.ip4, 5432, timeout=1)
+
+    neutron_api.update_port(ports[1]["id"], security_groups=[plain["id"], app["id"]])
+    wait_tcp(cli, db_vm.ip4, 5432, allowed=True)
+    wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=10)
+
+
+def test_agent_deleted_while_alive_registers_again_and_its_ports_end_active(
+        neutron_api, neutron_agent, vlan_network):
+    agent = neutron_agent("del")
+    old = wait_agent_alive(neutron_api, agent.host)
+    net = vlan_network("10.25.0.0/24")
+    sg = group(neutron_api, "ping", ICMP_IN, EGRESS_ALL)
+    ports, (a, b) = plugged(neutron_api, agent, net, [[sg], [sg]], ["da", "db"])
+    wait_ping(a, b.ip4)
+
+    neutron_api.delete_agent(old["id"])
+    new = wait_agent_alive(neutron_api, agent.host, exclude_ids=[old["id"]], timeout=20)
+    assert new["configurations"]["bridge_mappings"] == {PHYSNET: agent.phys_bridge}
+    assert [r["id"] for r in agent_records(neutron_api, agent.host)] == [new["id"]]
+    wait_for(lambda: "server replied 'new' to the state report" in agent.log.read_text(),
+             10, what="the agent's resync on 'new'")
+    wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=10)
+    assert a.ping(b.ip4)
+
+
+def test_frozen_agent_is_revived_and_resyncs_its_ports_to_active(neutron_api, neutron_agent,
+                                                                 vlan_network):
+    agent = neutron_agent("frz")
+    wait_agent_alive(neutron_api, agent.host)
+    net = vlan_network("10.26.0.0/24")
+    sg = group(neutron_api, "ping", ICMP_IN, EGRESS_ALL)
+    ports, (a, b) = plugged(neutron_api, agent, net, [[sg], [sg]], ["fa", "fb"])
+    wait_ping(a, b.ip4)
+
+    agent.signal(signal.SIGSTOP)
+    try:
+        wait_agent_alive(neutron_api, agent.host, alive=False, timeout=AGENT_DOWN_TIME + 15)
+        assert a.ping(b.ip4)  # the dataplane does not need the agent
+    finally:
+        agent.signal(signal.SIGCONT)
+    wait_agent_alive(neutron_api, agent.host, timeout=15)
+    wait_for(lambda: "server replied 'revived' to the state report" in agent.log.read_text(),
+             15, what="the agent's resync on 'revived'")
+    wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=10)
+    assert a.ping(b.ip4)
