@@ -568,7 +568,8 @@ class NeutronAPI:
                          {"binding": {"host": host, **attrs}})["binding"]
 
     def activate_port_binding(self, port_id: str, host: str) -> dict[str, Any]:
-        return self.put(f"/v2.0/ports/{port_id}/bindings/{host}/activate")["binding"]
+        reply = self.put(f"/v2.0/ports/{port_id}/bindings/{host}/activate")
+        return dict(reply.get("binding", reply))  # neutron 29 answers the binding unwrapped
 
     def list_port_bindings(self, port_id: str) -> list[dict[str, Any]]:
         return self.get(f"/v2.0/ports/{port_id}/bindings")["bindings"]

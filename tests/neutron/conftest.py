@@ -115,8 +115,10 @@ class NeutronAgent:
         return self.process.returncode
 
     def signal(self, sig: int) -> None:
+        """Signal the daemon's whole process group (its service manager and workers: a
+        SIGSTOP to the parent alone would leave the worker heartbeating)."""
         assert self.process is not None
-        os.kill(self.process.pid, sig)
+        os.killpg(self.process.pid, sig)
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
