@@ -113,6 +113,7 @@ class NetnsVM:
         iface_id: str | None = None,
         ofport_request: int | None = None,
         vif: bool = True,
+        tap: str | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.bridge = bridge
@@ -122,7 +123,9 @@ class NetnsVM:
         self.ipv6 = tuple(ipv6)
         self.iface_id = iface_id or str(uuid.uuid4())
         self.netns = f"{NETNS_PREFIX}{name}-{uuid.uuid4().hex[:6]}"
-        self.tap = f"tap{self.iface_id[:11]}"  # IFNAMSIZ: 15 characters at most
+        # IFNAMSIZ: 15 characters at most. ``tap``: another name, for the same port plugged
+        # twice into one switch (a live migration's source and destination in one lab OVS)
+        self.tap = tap or f"tap{self.iface_id[:11]}"
         self._cleanups: list[Callable[[], None]] = []  # TCP helpers to end
         self._vif = vif
         try:

@@ -29,8 +29,9 @@ PORT_DELETE: Final = "q-agent-notifier-port-delete"
 NETWORK_UPDATE: Final = "q-agent-notifier-network-update"
 NETWORK_DELETE: Final = "q-agent-notifier-network-delete"
 # live migration: the source host's binding deactivated, the destination's activated
-BINDING_DEACTIVATE: Final = "q-agent-notifier-port_binding-deactivate"
-BINDING_ACTIVATE: Final = "q-agent-notifier-port_binding-activate"
+# (neutron-lib: topics.PORT_BINDING is portbindings_extended.RESOURCE_NAME, "binding")
+BINDING_DEACTIVATE: Final = "q-agent-notifier-binding-deactivate"
+BINDING_ACTIVATE: Final = "q-agent-notifier-binding-activate"
 # versioned-object pushes (method push, message version 1.1): trunks reach agents only so
 TRUNK_PUSH: Final = "neutron-vo-Trunk-1.1"
 SUBPORT_PUSH: Final = "neutron-vo-SubPort-1.0"

@@ -290,7 +290,7 @@ def test_live_migration_binding_casts_reach_the_handler():
     handler, endpoint, _ = _dispatch(topics.BINDING_ACTIVATE, "binding_activate",
                                      {"port_id": "p1", "host": "dst"})
     assert handler.calls == [("on_binding_activate", ("p1", "dst"))]
-    assert topics.BINDING_ACTIVATE == "q-agent-notifier-port_binding-activate"
+    assert topics.BINDING_ACTIVATE == "q-agent-notifier-binding-activate"
     assert CONSUMED[topics.BINDING_DEACTIVATE][0].target.version == "1.7"
 
 
