@@ -126,9 +126,16 @@ def test_port_security_group_update_opens_traffic_and_ports_stay_active(
     db_vm.tcp_listen(5432)
     assert not cli.tcp_connect(db_vm.ip4, 5432, timeout=1)
 
+    started = time.monotonic()
     neutron_api.update_port(ports[1]["id"], security_groups=[plain["id"], app["id"]])
+    # traffic may open by the member update (another topic) before the agent handled the
+    # port_update; give it time to fetch the port again -- which puts it in BUILD (observed:
+    # within 0.25 s) -- so that ACTIVE below is the agent's report, not the old status
     wait_tcp(cli, db_vm.ip4, 5432, allowed=True)
+    time.sleep(2)
     wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=10)
+    print(f"\nsecurity-group update: open and ACTIVE again {time.monotonic() - started:.2f} s "
+          "after the PUT")
 
 
 def test_agent_deleted_while_alive_registers_again_and_its_ports_end_active(
@@ -146,6 +153,7 @@ def test_agent_deleted_while_alive_registers_again_and_its_ports_end_active(
     assert [r["id"] for r in agent_records(neutron_api, agent.host)] == [new["id"]]
     wait_for(lambda: "server replied 'new' to the state report" in agent.log.read_text(),
              10, what="the agent's resync on 'new'")
+    time.sleep(2)  # the resync fetches every port (BUILD): ACTIVE below is the agent's report
     wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=10)
     assert a.ping(b.ip4)
 
@@ -168,5 +176,6 @@ def test_frozen_agent_is_revived_and_resyncs_its_ports_to_active(neutron_api, ne
     wait_agent_alive(neutron_api, agent.host, timeout=15)
     wait_for(lambda: "server replied 'revived' to the state report" in agent.log.read_text(),
              15, what="the agent's resync on 'revived'")
+    time.sleep(2)  # the resync fetches every port (BUILD): ACTIVE below is the agent's report
     wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=10)
     assert a.ping(b.ip4)

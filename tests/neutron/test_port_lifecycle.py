@@ -35,7 +35,7 @@ def test_an_admin_down_port_is_cut_off_and_reported_down_then_comes_back(
     assert not vm_b.ping(vm_a.ip4, timeout=1)
     wait_ports_status(neutron_api, [b["id"]], "DOWN", timeout=5)
     print(f"\nadmin down: cut off after {cut_off:.2f} s")
-    assert cut_off < 1.0
+    assert cut_off < 2.0  # measured 0.5-0.8 s; the margin is for a loaded CI machine
     assert neutron_api.show_port(a["id"])["status"] == "ACTIVE"
 
     neutron_api.update_port(b["id"], admin_state_up=True)
