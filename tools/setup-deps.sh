@@ -10,35 +10,10 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
+source "$top/tools/lib/debs.sh"
 debs=(openvswitch-switch rabbitmq-server iproute2 ethtool python3-venv python3-dev tcpdump iputils-ping)
 
-missing=()
-for pkg in "${debs[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$pkg")
-    fi
-done
-
-if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "setup-deps: missing Debian packages (${missing[*]}) and not root" >&2
-        exit 1
-    fi
-    echo "setup-deps: installing ${missing[*]}"
-    # policy-rc.d exit 101 = "action forbidden": invoke-rc.d then neither
-    # starts nor restarts the services the packages ship.
-    policy=/usr/sbin/policy-rc.d
-    own_policy=0
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' > "$policy"
-        chmod 755 "$policy"
-        own_policy=1
-        trap '[ "$own_policy" = 1 ] && rm -f "$policy"' EXIT
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+install_debs setup-deps "${debs[@]}" || exit 1
 
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

@@ -9,32 +9,9 @@ set -euo pipefail
 venv=${DPAGENT_NEUTRON_VENV:-/opt/dpagent-test/neutron-venv}
 version=${DPAGENT_NEUTRON_VERSION:-29.0.0}
 
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib/debs.sh"
 debs=(mariadb-server mariadb-client rabbitmq-server gcc python3-venv python3-dev)
-missing=()
-for pkg in "${debs[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$pkg")
-    fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "neutron-server/setup: missing Debian packages (${missing[*]}) and not root" >&2
-        exit 1
-    fi
-    echo "neutron-server/setup: installing ${missing[*]}"
-    # policy-rc.d exit 101: invoke-rc.d neither starts nor restarts the packages' services
-    policy=/usr/sbin/policy-rc.d
-    own_policy=0
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' > "$policy"
-        chmod 755 "$policy"
-        own_policy=1
-        trap '[ "$own_policy" = 1 ] && rm -f "$policy"' EXIT
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+install_debs neutron-server/setup "${debs[@]}" || exit 1
 
 have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("neutron"))' \
        2>/dev/null || true)
