@@ -29,6 +29,25 @@ def group(api, name, *rules):
     return sg
 
 
+def app_plain_db_groups(api):
+    """Groups ``app`` and ``plain`` (egress only) and ``db`` (ICMP in, tcp/5432 from ``app``)."""
+    app = group(api, "app", EGRESS_ALL)
+    plain = group(api, "plain", EGRESS_ALL)
+    db = group(api, "db", ICMP_IN, EGRESS_ALL,
+               {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+                "port_range_min": 5432, "port_range_max": 5432, "remote_group_id": app["id"]})
+    return app, plain, db
+
+
+def pinging_pair(api, agent, vlan_network, cidr, names):
+    """Two VMs of one ICMP-in group on a new VLAN network, ACTIVE and pinging each other."""
+    net = vlan_network(cidr)
+    sg = group(api, "ping", ICMP_IN, EGRESS_ALL)
+    ports, vms = plugged(api, agent, net, [[sg], [sg]], names)
+    wait_ping(vms[0], vms[1].ip4)
+    return ports, vms
+
+
 def plugged(api, agent, net, groups, names):
     """Ports bound to the agent's host, plugged as VMs; returns (ports, vms) once ACTIVE."""
     ports = [api.create_port(net["id"], host=agent.host, security_groups=[g["id"] for g in gs])
@@ -95,11 +114,7 @@ def test_new_member_of_a_remote_group_is_let_in(neutron_api, neutron_agent, vlan
     agent = neutron_agent("rg")
     wait_agent_alive(neutron_api, agent.host)
     net = vlan_network("10.23.0.0/24")
-    app = group(neutron_api, "app", EGRESS_ALL)
-    plain = group(neutron_api, "plain", EGRESS_ALL)
-    db = group(neutron_api, "db", ICMP_IN, EGRESS_ALL,
-               {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
-                "port_range_min": 5432, "port_range_max": 5432, "remote_group_id": app["id"]})
+    app, plain, db = app_plain_db_groups(neutron_api)
     ports, (db_vm, cli) = plugged(neutron_api, agent, net, [[db], [plain]], ["db", "cli"])
     db_vm.tcp_listen(5432)
     wait_ping(cli, db_vm.ip4)
@@ -117,11 +132,7 @@ def test_port_security_group_update_opens_traffic_and_ports_stay_active(
     agent = neutron_agent("upd")
     wait_agent_alive(neutron_api, agent.host)
     net = vlan_network("10.24.0.0/24")
-    app = group(neutron_api, "app", EGRESS_ALL)
-    plain = group(neutron_api, "plain", EGRESS_ALL)
-    db = group(neutron_api, "db", ICMP_IN, EGRESS_ALL,
-               {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
-                "port_range_min": 5432, "port_range_max": 5432, "remote_group_id": app["id"]})
+    app, plain, db = app_plain_db_groups(neutron_api)
     ports, (db_vm, cli) = plugged(neutron_api, agent, net, [[db], [plain]], ["db", "cli"])
     db_vm.tcp_listen(5432)
     assert not cli.tcp_connect(db_vm.ip4, 5432, timeout=1)
@@ -142,10 +153,7 @@ def test_agent_deleted_while_alive_registers_again_and_its_ports_end_active(
         neutron_api, neutron_agent, vlan_network):
     agent = neutron_agent("del")
     old = wait_agent_alive(neutron_api, agent.host)
-    net = vlan_network("10.25.0.0/24")
-    sg = group(neutron_api, "ping", ICMP_IN, EGRESS_ALL)
-    ports, (a, b) = plugged(neutron_api, agent, net, [[sg], [sg]], ["da", "db"])
-    wait_ping(a, b.ip4)
+    ports, (a, b) = pinging_pair(neutron_api, agent, vlan_network, "10.25.0.0/24", ["da", "db"])
 
     neutron_api.delete_agent(old["id"])
     new = wait_agent_alive(neutron_api, agent.host, exclude_ids=[old["id"]], timeout=20)
@@ -162,10 +170,7 @@ def test_frozen_agent_is_revived_and_resyncs_its_ports_to_active(neutron_api, ne
                                                                  vlan_network):
     agent = neutron_agent("frz")
     wait_agent_alive(neutron_api, agent.host)
-    net = vlan_network("10.26.0.0/24")
-    sg = group(neutron_api, "ping", ICMP_IN, EGRESS_ALL)
-    ports, (a, b) = plugged(neutron_api, agent, net, [[sg], [sg]], ["fa", "fb"])
-    wait_ping(a, b.ip4)
+    ports, (a, b) = pinging_pair(neutron_api, agent, vlan_network, "10.26.0.0/24", ["fa", "fb"])
 
     agent.signal(signal.SIGSTOP)
     try:

@@ -12,7 +12,13 @@ import time
 
 from dpagent.lab.netns import NetnsVM
 from tests.neutron.polling import wait_agent_alive, wait_for, wait_ping, wait_ports_status
-from tests.neutron.test_neutron_server import EGRESS_ALL, ICMP_IN, group, plugged
+from tests.neutron.test_neutron_server import (
+    EGRESS_ALL,
+    ICMP_IN,
+    group,
+    pinging_pair,
+    plugged,
+)
 
 
 def tag_of(agent, vm) -> str:
@@ -23,9 +29,8 @@ def test_an_admin_down_port_is_cut_off_and_reported_down_then_comes_back(
         neutron_api, neutron_agent, vlan_network):
     agent = neutron_agent("adm")
     wait_agent_alive(neutron_api, agent.host)
-    net = vlan_network("10.31.0.0/24")
-    sg = group(neutron_api, "ping", ICMP_IN, EGRESS_ALL)
-    (a, b), (vm_a, vm_b) = plugged(neutron_api, agent, net, [[sg], [sg]], ["a", "b"])
+    (a, b), (vm_a, vm_b) = pinging_pair(neutron_api, agent, vlan_network, "10.31.0.0/24",
+                                        ["a", "b"])
     assert vm_b.ping(vm_a.ip4)
 
     started = time.monotonic()
@@ -49,9 +54,8 @@ def test_a_port_deleted_through_the_api_loses_its_access_at_once(
         neutron_api, neutron_agent, vlan_network):
     agent = neutron_agent("del")
     wait_agent_alive(neutron_api, agent.host)
-    net = vlan_network("10.32.0.0/24")
-    sg = group(neutron_api, "ping", ICMP_IN, EGRESS_ALL)
-    (a, b), (vm_a, vm_b) = plugged(neutron_api, agent, net, [[sg], [sg]], ["a", "b"])
+    (a, b), (vm_a, vm_b) = pinging_pair(neutron_api, agent, vlan_network, "10.32.0.0/24",
+                                        ["a", "b"])
     assert vm_b.ping(vm_a.ip4)
     ofport = vm_b.ofport
 
