@@ -143,12 +143,12 @@ class Agent:
         self.admin_state_up = True
         self.synced_once = False
         self.flush_on_first_sync = False
+        """drop_flows_on_start: replace every dpagent flow at the first sync, even right ones."""
         self._reports = PortReports()
         self._gone_unreported: set[str] = set()
         self._fetched: set[str] = set()
         """Ports whose details were fetched since the last settle: neutron moved each of them
         to BUILD when it answered, so each one that ends up wired is reported up again."""
-        """drop_flows_on_start: replace every dpagent flow at the first sync, even right ones."""
         self.last_sync: float | None = None
         self._on_first_sync = on_first_sync
         self._work = _Work(resync="start")
