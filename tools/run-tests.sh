@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test gate (what CI runs through .ci/run): lint, import contracts, then
+# The test gate (what CI runs through .ci/run): lint, static types, import contracts, then
 # every unit and functional test against a real OVS, real namespaces and a
 # real RabbitMQ.  Functional tests need root; tools/setup-deps.sh installs
 # everything they need.  Leaves the work tree as it found it.
@@ -14,6 +14,9 @@ failed=()
 
 echo "== ruff check"
 .venv/bin/ruff check --no-cache . || failed+=(ruff)
+
+echo "== mypy --strict"
+.venv/bin/mypy || failed+=(mypy)
 
 echo "== lint-imports"
 .venv/bin/lint-imports --no-cache --no-logo || failed+=(lint-imports)
@@ -55,7 +58,7 @@ echo
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "run-tests: FAILED: ${failed[*]}"
 else
-    echo "run-tests: ruff, lint-imports and pytest passed"
+    echo "run-tests: ruff, mypy, lint-imports, pytest, the demo and the VM tier passed"
 fi
 # The pytest summary line last, where a reader (or CI) looks for it.
 grep -E '^=*.*[0-9]+ (passed|failed|error|skipped|deselected|xfailed|xpassed)' "$log" | tail -n 1 \

@@ -80,9 +80,9 @@ class OfctlTransport:
             if "actions=" not in line:
                 continue  # the reply's header
             head = line.split("actions=")[0]
-            cookie, table = _DUMP_COOKIE.search(head), _DUMP_TABLE.search(head)
+            found, table = _DUMP_COOKIE.search(head), _DUMP_TABLE.search(head)
             priority = _DUMP_PRIORITY.search(head)
-            installed.append(InstalledFlow(int(cookie.group(1), 16) if cookie else 0,
+            installed.append(InstalledFlow(int(found.group(1), 16) if found else 0,
                                            int(table.group(1)) if table else 0,
                                            int(priority.group(1)) if priority else 32768))
         return installed

@@ -505,30 +505,30 @@ class NeutronAPI:
             body["provider:physical_network"] = physical_network
         if segmentation_id is not None:
             body["provider:segmentation_id"] = segmentation_id
-        return self.post("/v2.0/networks", {"network": body})["network"]
+        return _member(self.post("/v2.0/networks", {"network": body}), "network")
 
     def create_subnet(self, network_id: str, cidr: str, **attrs: Any) -> dict[str, Any]:
         body = {"network_id": network_id, "cidr": cidr, "ip_version": 4,
                 "enable_dhcp": False, **attrs}
-        return self.post("/v2.0/subnets", {"subnet": body})["subnet"]
+        return _member(self.post("/v2.0/subnets", {"subnet": body}), "subnet")
 
     def create_security_group(self, name: str, *, default_rules: bool = False,
                               **attrs: Any) -> dict[str, Any]:
         """A group; unless ``default_rules``, without neutron's two default egress rules."""
-        group = self.post("/v2.0/security-groups",
-                          {"security_group": {"name": name, **attrs}})["security_group"]
+        group = _member(self.post("/v2.0/security-groups",
+                                  {"security_group": {"name": name, **attrs}}), "security_group")
         if not default_rules:
             for rule in group["security_group_rules"]:
                 self.delete_security_group_rule(rule["id"])
-            group = self.get(f"/v2.0/security-groups/{group['id']}")["security_group"]
+            group = _member(self.get(f"/v2.0/security-groups/{group['id']}"), "security_group")
         return group
 
     def create_security_group_rule(self, security_group_id: str, direction: str = "ingress",
                                    ethertype: str = "IPv4", **attrs: Any) -> dict[str, Any]:
         body = {"security_group_id": security_group_id, "direction": direction,
                 "ethertype": ethertype, **attrs}
-        return self.post("/v2.0/security-group-rules",
-                         {"security_group_rule": body})["security_group_rule"]
+        return _member(self.post("/v2.0/security-group-rules",
+                         {"security_group_rule": body}), "security_group_rule")
 
     def delete_security_group_rule(self, rule_id: str) -> None:
         self.delete(f"/v2.0/security-group-rules/{rule_id}")
@@ -541,38 +541,50 @@ class NeutronAPI:
                                 "device_id": device_id or str(uuid.uuid4()), **attrs}
         if host is not None:
             body["binding:host_id"] = host
-        return self.post("/v2.0/ports", {"port": body})["port"]
+        return _member(self.post("/v2.0/ports", {"port": body}), "port")
 
     def show_port(self, port_id: str) -> dict[str, Any]:
-        return self.get(f"/v2.0/ports/{port_id}")["port"]
+        return _member(self.get(f"/v2.0/ports/{port_id}"), "port")
 
     def update_port(self, port_id: str, **attrs: Any) -> dict[str, Any]:
-        return self.put(f"/v2.0/ports/{port_id}", {"port": attrs})["port"]
+        return _member(self.put(f"/v2.0/ports/{port_id}", {"port": attrs}), "port")
 
     def delete_port(self, port_id: str) -> None:
         self.delete(f"/v2.0/ports/{port_id}")
 
     def list_agents(self, **filters: str) -> list[dict[str, Any]]:
         query = "&".join(f"{k}={v}" for k, v in filters.items())
-        return self.get("/v2.0/agents" + (f"?{query}" if query else ""))["agents"]
+        return _listed(self.get("/v2.0/agents" + (f"?{query}" if query else "")), "agents")
 
     def delete_agent(self, agent_id: str) -> None:
         self.delete(f"/v2.0/agents/{agent_id}")
 
     def update_agent(self, agent_id: str, **attrs: Any) -> dict[str, Any]:
-        return self.put(f"/v2.0/agents/{agent_id}", {"agent": attrs})["agent"]
+        return _member(self.put(f"/v2.0/agents/{agent_id}", {"agent": attrs}), "agent")
 
     def create_port_binding(self, port_id: str, host: str, **attrs: Any) -> dict[str, Any]:
         """An inactive binding on ``host`` (live migration's first step)."""
-        return self.post(f"/v2.0/ports/{port_id}/bindings",
-                         {"binding": {"host": host, **attrs}})["binding"]
+        return _member(self.post(f"/v2.0/ports/{port_id}/bindings",
+                         {"binding": {"host": host, **attrs}}), "binding")
 
     def activate_port_binding(self, port_id: str, host: str) -> dict[str, Any]:
         reply = self.put(f"/v2.0/ports/{port_id}/bindings/{host}/activate")
         return dict(reply.get("binding", reply))  # neutron 29 answers the binding unwrapped
 
     def list_port_bindings(self, port_id: str) -> list[dict[str, Any]]:
-        return self.get(f"/v2.0/ports/{port_id}/bindings")["bindings"]
+        return _listed(self.get(f"/v2.0/ports/{port_id}/bindings"), "bindings")
 
     def delete_port_binding(self, port_id: str, host: str) -> None:
         self.delete(f"/v2.0/ports/{port_id}/bindings/{host}")
+
+
+def _member(reply: Any, key: str) -> dict[str, Any]:
+    """``reply[key]``, an object of neutron's API answer."""
+    value: dict[str, Any] = reply[key]
+    return value
+
+
+def _listed(reply: Any, key: str) -> list[dict[str, Any]]:
+    """``reply[key]``, a list of objects of neutron's API answer."""
+    value: list[dict[str, Any]] = reply[key]
+    return value
