@@ -6,6 +6,12 @@ control plane what it needs, updates the security-group cache, recomputes and co
 that changed, and reports ports up or down. Work that fails for lack of a control plane stays
 dirty and is retried with backoff, so nothing is lost while the server is away, and the
 dataplane keeps forwarding with what it has.
+
+Work that fails because br-int cannot be programmed (ovs-vswitchd down, the bridge refusing
+OpenFlow 1.5) is held the same way, and the agent says so: ``switch_problem`` names the cause
+(status socket, log, and the service withholds the heartbeat, as neutron's agent does while
+OVS is dead, so the server stops binding ports here), and no port is reported up until the
+switch takes its flows again.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dpagent.agent.ovsdb import Vif
 from dpagent.agent.reporting import ControlPlaneUnavailable, PortReports
 from dpagent.agent.reporting import call as call_control_plane
 from dpagent.agent.sg_cache import Changed, SecurityGroupCache
+from dpagent.bridge.transport import SwitchError
 from flows.model import Network, Uplink
 
 LOG = logging.getLogger(__name__)
@@ -79,6 +86,9 @@ class Settings:
     device_retries: int = 3
     retry_backoff: float = 1.0
     max_backoff: float = 30.0
+    switch_max_backoff: float = 5.0
+    """Longest wait between attempts while br-int cannot be programmed: the switch coming back
+    is noticed by trying it, and nothing is asked of the server meanwhile."""
     canary_interval: float = 0.5
     """How often to check that the switch still holds our flows (ovs-vswitchd restarts)."""
     audit_interval: float = 300.0
@@ -150,6 +160,9 @@ class Agent:
         """Ports whose details were fetched since the last settle: neutron moved each of them
         to BUILD when it answered, so each one that ends up wired is reported up again."""
         self.last_sync: float | None = None
+        self.switch_problem: str | None = None
+        """Why br-int cannot be programmed now; None while it can."""
+        self.switch_problem_since: float | None = None
         self._on_first_sync = on_first_sync
         self._work = _Work(resync="start")
         self._wake = threading.Condition()
@@ -283,16 +296,38 @@ class Agent:
     def _guard_switch(self, audit: bool) -> None:
         """Reprogram from the cached desired state when the switch lost its flows; audit."""
         try:
-            if self.dataplane.programmer.switch_was_reset():
-                LOG.warning("the switch lost its flows (ovs-vswitchd restart or bridge "
-                            "re-created): reprogramming from the cached state")
-                self.dataplane.repair("switch reset")
-            elif audit:
-                report = self.dataplane.repair("audit")
-                if report.flow_mods:
-                    LOG.warning("audit repaired %d flows", report.flow_mods)
+            self._check_switch(audit)
+        except SwitchError as exc:
+            self._switch_failed(exc)
         except Exception:  # noqa: BLE001 - keep the worker alive; next round retries
             LOG.exception("checking the switch failed")
+
+    def _check_switch(self, audit: bool = False) -> None:
+        """Probe br-int (the canary flow), repair it after a reset; raises SwitchError."""
+        if self.dataplane.programmer.switch_was_reset():
+            LOG.warning("the switch lost its flows (ovs-vswitchd restart or bridge "
+                        "re-created): reprogramming from the cached state")
+            self.dataplane.repair("switch reset")
+        elif audit:
+            report = self.dataplane.repair("audit")
+            if report.flow_mods:
+                LOG.warning("audit repaired %d flows", report.flow_mods)
+        self._switch_ok()
+
+    def _switch_failed(self, exc: SwitchError) -> None:
+        problem = f"{self.settings.integration_bridge} cannot be programmed: {exc}"
+        if problem != self.switch_problem:  # said once per cause, not at every retry
+            LOG.error("%s; no port is reported up until it can", problem)
+        if self.switch_problem is None:
+            self.switch_problem_since = time.time()
+        self.switch_problem = problem
+
+    def _switch_ok(self) -> None:
+        if self.switch_problem is not None:
+            LOG.warning("%s can be programmed again (it could not for %.1f s)",
+                        self.settings.integration_bridge,
+                        time.time() - (self.switch_problem_since or time.time()))
+            self.switch_problem = self.switch_problem_since = None
 
     def run_once(self, timeout: float = 0.0) -> bool:
         """Process everything dirty (waiting up to ``timeout`` for work); True if it did work."""
@@ -303,8 +338,18 @@ class Agent:
         if not work:
             return False
         try:
+            if self.switch_problem is not None and self.synced_once:
+                self._check_switch()  # back? then the held work goes through
             self._process(work)
+            if self.switch_problem is not None:
+                self._switch_ok()
             self._backoff = 0.0
+        except SwitchError as exc:
+            self._switch_failed(exc)
+            self._backoff = min(self.settings.switch_max_backoff,
+                                max(self.settings.retry_backoff, self._backoff * 2))
+            self._requeue(work)
+            self._stopping.wait(self._backoff)
         except ControlPlaneUnavailable as exc:
             self._backoff = min(self.settings.max_backoff,
                                 max(self.settings.retry_backoff, self._backoff * 2))
@@ -551,6 +596,8 @@ class Agent:
             states[record.state] = states.get(record.state, 0) + 1
         return {
             "admin_state_up": self.admin_state_up,
+            "switch": {"healthy": self.switch_problem is None, "problem": self.switch_problem,
+                       "since": self.switch_problem_since},
             "ports": states,
             "failed": {p: r.reason for p, r in self.ports.items() if r.state == "failed"},
             "flows_installed": self.dataplane.programmer.installed_count,

@@ -18,7 +18,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from dpagent.bridge.transport import BundleRejected, FlowMod, FlowTransport, Op
+from dpagent.bridge.transport import (
+    BundleRejected,
+    FlowMod,
+    FlowTransport,
+    Op,
+    SwitchError,
+)
 from flows import Flow
 from flows.cookies import COOKIE_MASK, COOKIE_VALUE, Kind, is_dpagent_cookie
 from flows.flow import flow
@@ -154,6 +160,15 @@ class BridgeProgrammer:
         report = ApplyReport()
         pending = dict(self._pending)
         self._pending.clear()
+        try:
+            return self._send(pending, report, start, full, flush, sweep)
+        except SwitchError:
+            # the switch is away: nothing was committed, the changes wait for the next try
+            self._pending = {**pending, **self._pending}
+            raise
+
+    def _send(self, pending: dict[str, dict[int, Flow] | None], report: ApplyReport,
+              start: float, full: bool, flush: bool, sweep: bool) -> ApplyReport:
         foreign: list[FlowMod] = []
         if full and sweep:
             everything = {f.cookie for f in self.transport.dump(0, 0)}

@@ -39,11 +39,15 @@ def _age(timestamp: float | None) -> str:
 def render(status: dict[str, Any]) -> str:
     heartbeat = status.get("heartbeat") or {}
     ports = status.get("ports") or {}
+    switch = status.get("switch") or {}
     lines = [
         f"admin state:     {'UP' if status.get('admin_state_up') else 'DOWN (cordoned)'}",
+        "switch:          " + ("ok" if switch.get("healthy", True) else
+                               f"{switch.get('problem')} since {_age(switch.get('since'))}"),
         f"heartbeat:       {heartbeat.get('last_result') or 'none yet'} at "
         f"{_age(heartbeat.get('last_time'))}"
-        + (f", last error: {heartbeat['last_error']}" if heartbeat.get("last_error") else ""),
+        + (f", last error: {heartbeat['last_error']}" if heartbeat.get("last_error") else "")
+        + (f", withheld: {heartbeat['withheld']}" if heartbeat.get("withheld") else ""),
         "ports:           " + (", ".join(f"{n} {s}" for s, n in sorted(ports.items()))
                                or "none"),
         f"flows installed: {status.get('flows_installed', 0)}",

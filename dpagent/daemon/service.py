@@ -77,6 +77,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.agent: Agent | None = None
         self.sriov: SriovPorts | None = None  # the SR-IOV side, when configured
         self.started_at = time.time()
+        self._last_problem: str | None = None
 
     # -- oslo.service ServiceBase --------------------------------------------------------------
 
@@ -115,7 +116,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             AgentNotificationHandler(self.agent, self.sriov, conf.agent.host))
         self.reporter = StateReporter.from_conf(self.transport, conf,
                                                 state_callback=self._state_extras,
-                                                on_resync=self.agent.resync)
+                                                on_resync=self.agent.resync,
+                                                health=self._health)
         self.status_server = StatusServer(conf.agent.status_socket, self.status)
         self.agent.start()
         if self.sriov is not None:
@@ -209,6 +211,14 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         systemd.notify("READY=1\nSTATUS=synchronised")
         LOG.info("first full synchronisation done: ready")
 
+    def _health(self) -> str | None:
+        """Why the agent must not look alive to the server now (and to systemd's status)."""
+        problem = self.agent.switch_problem if self.agent is not None else None
+        if problem != self._last_problem:
+            self._last_problem = problem
+            systemd.notify(f"STATUS={problem}" if problem else "STATUS=synchronised")
+        return problem
+
     def _state_extras(self) -> dict[str, Any]:
         agent = self.agent
         if agent is None:
@@ -248,4 +258,4 @@ def _heartbeat(reporter: StateReporter) -> dict[str, Any]:
     """A reporter's last result for the status socket."""
     report = reporter.status()
     return {"last_result": report.last_result, "last_time": report.last_success,
-            "last_error": report.last_error}
+            "last_error": report.last_error, "withheld": report.withheld}

@@ -102,10 +102,22 @@ class OVSSandbox:
         bridges come back from OVSDB, the OpenFlow tables come back empty.
         Returns once the new daemon has applied the database.
         """
+        self.stop_vswitchd()
+        self.start_vswitchd()
+
+    def stop_vswitchd(self) -> None:
+        """Kill ovs-vswitchd (OVS is down: nothing forwards, no bridge can be programmed);
+        the database stays. :meth:`start_vswitchd` brings it back."""
         if self.vswitchd_pid is None:
-            raise LabError("sandbox not started")
+            raise LabError("ovs-vswitchd is not running")
         process.terminate_pid(self.vswitchd_pid)
         self.vswitchd_pid = None
+
+    def start_vswitchd(self) -> None:
+        """Start ovs-vswitchd again after :meth:`stop_vswitchd`; returns once it has applied
+        the database (its flow tables are empty)."""
+        if self.vswitchd_pid is not None:
+            raise LabError("ovs-vswitchd is already running")
         self._start_vswitchd()
 
     def restart_ovsdb(self, offline_transaction: list[object] | None = None) -> None:

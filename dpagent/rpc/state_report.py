@@ -31,10 +31,16 @@ publisher waits for the pooled connection, whose heartbeat thread holds it while
 reconnects (measured: about 6 s per attempt with the default rabbit retry settings).
 ``start_flag`` and ``resource_versions`` are sent until a report succeeds, as neutron's
 agent does.
+
+While ``health()`` names a problem (the agent cannot do its job: br-int cannot be
+programmed) no report is sent at all, as neutron's agent sends none while OVS is dead: an
+agent that cannot wire ports must not look alive to the server, which would bind new ports
+to it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import threading
@@ -60,6 +66,9 @@ ResyncCallback = Callable[[str], None]
 """Called with ``'revived'``, ``'new'`` or ``'reconnected'`` when the agent must resync
 everything; runs on the reporter's thread, so it must only mark the work."""
 
+HealthCallback = Callable[[], str | None]
+"""Why the agent must not report now (it cannot do its job), or None when it can."""
+
 StateCallback = Callable[[], Mapping[str, Any]]
 """Returns extra ``configurations`` for the next report (e.g. ``devices``,
 ``admin_state_up``); its keys override the reporter's own."""
@@ -76,6 +85,7 @@ class ReportStatus:
     consecutive_failures: int
     registered: bool  # the server has answered this reporter at least once
     reports: int  # successful reports
+    withheld: str | None = None  # why reports are not being sent now (see StateReporter)
 
 
 def agent_configurations(conf: cfg.ConfigOpts) -> dict[str, Any]:
@@ -131,6 +141,7 @@ class StateReporter:
                  timeout: float | None = None, configurations: Mapping[str, Any] | None = None,
                  state_callback: StateCallback | None = None,
                  on_resync: ResyncCallback | None = None,
+                 health: HealthCallback | None = None,
                  agent_type: str = topics.AGENT_TYPE_OVS, binary: str = topics.BINARY,
                  min_backoff: float = 1.0, resync_on_reconnect: bool = True) -> None:
         self.host = host
@@ -139,6 +150,7 @@ class StateReporter:
         self.configurations = dict(configurations or {})
         self.state_callback = state_callback
         self.on_resync = on_resync
+        self.health = health
         self.agent_type = agent_type
         self.binary = binary
         self.min_backoff = min_backoff
@@ -287,9 +299,31 @@ class StateReporter:
 
     # -- loop ---------------------------------------------------------------------------------
 
+    def _withheld(self) -> str | None:
+        """``health()``'s problem, recorded and logged when it changes."""
+        try:
+            problem = self.health() if self.health is not None else None
+        except Exception:  # noqa: BLE001 - a broken check must not stop heartbeats
+            LOG.exception("health check failed; reporting anyway")
+            problem = None
+        with self._lock:
+            previous = self._status
+            self._status = dataclasses.replace(previous, withheld=problem)
+        if problem and problem != previous.withheld:
+            LOG.error("not reporting state to the server: %s", problem)
+        elif previous.withheld and not problem:
+            LOG.warning("reporting state to the server again")
+        return problem
+
     def _run(self, stopping: threading.Event) -> None:
         while not stopping.is_set():
             started = time.monotonic()
+            if self._withheld():
+                # neutron's agent does the same while OVS is dead: the server counts the agent
+                # dead after agent_down_time and binds no new port here; the first report
+                # afterwards is answered 'revived', which resyncs everything
+                self._sleep(stopping, started, self.interval)
+                continue
             if self._attempt(stopping) is not None:
                 self._backoff = 0.0
                 delay = self.interval - (time.monotonic() - started)

@@ -132,6 +132,30 @@ def test_vswitchd_restart_is_repaired_without_the_control_plane(agent, control_p
     assert len(control_plane.calls) == calls
 
 
+def test_while_the_switch_is_down_work_waits_nothing_is_reported_and_the_agent_says_why(
+        agent, control_plane, netns_vm, ovs_sandbox, bridge):
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
+    wait_for(lambda: {"port-web", "port-cli"} <= set(control_plane.up), what="ports up")
+    ovs_sandbox.stop_vswitchd()
+    try:
+        wait_for(lambda: agent.switch_problem is not None, what="the switch problem noticed")
+        status = agent.status()["switch"]
+        assert status["healthy"] is False and bridge in status["problem"], status
+        calls, reports = len(control_plane.calls), len(control_plane.up)
+        agent.port_updated("port-web")
+        time.sleep(1.5)
+        # held: not fetched (which would put it in BUILD) and nothing reported meanwhile
+        assert (len(control_plane.calls), len(control_plane.up)) == (calls, reports)
+    finally:
+        ovs_sandbox.start_vswitchd()
+    wait_for(lambda: len(control_plane.up) > reports, timeout=15,
+             what="web fetched and reported up once the switch is back")
+    assert control_plane.status["port-web"] == "ACTIVE"
+    assert agent.switch_problem is None and agent.status()["switch"]["healthy"]
+    wait_for(lambda: cli.ping(web.ip4, timeout=0.2), timeout=5, what="traffic back")
+
+
 def test_agent_restart_loses_no_packet_and_keeps_sessions(ovs_sandbox, bridge, control_plane,
                                                           netns_vm):
     """A new agent (new process state: new OVSDB connection, new programmer, no memory) takes

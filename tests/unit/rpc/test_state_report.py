@@ -260,3 +260,23 @@ def test_resync_on_reconnect_can_be_turned_off(transport, double, monkeypatch):
     _unreachable_once(monkeypatch, BrokerUnreachable("report_state: not delivered"))
     reporter.report_once()
     assert reporter.report_once() == "alive" and resyncs == []
+
+
+def test_no_report_is_sent_while_the_agent_cannot_do_its_job(transport, double, caplog):
+    """As neutron's agent sends none while OVS is dead: the server must count this agent dead
+    and bind nothing here; reports resume when the problem goes."""
+    problem = ["br-int cannot be programmed: connection refused"]
+    reporter = StateReporter(transport, "compute1", interval=0.1, min_backoff=0.05,
+                             health=lambda: problem[0])
+    reporter.start()
+    try:
+        time.sleep(0.5)
+        assert double.calls("report_state") == []
+        assert reporter.status().withheld == problem[0]
+        assert [r.message for r in caplog.records if "not reporting" in r.message] == [
+            f"not reporting state to the server: {problem[0]}"]  # said once
+        problem[0] = None
+        double.wait_for_call("report_state", timeout=5)
+    finally:
+        assert reporter.stop()
+    assert reporter.status().withheld is None
