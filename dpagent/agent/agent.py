@@ -60,6 +60,10 @@ class Uplinks(Protocol):
     def set_networks(self, present: Iterable[tuple[str, str, int | str | None]]) -> None:
         """(physical_network, network_type, segmentation_id) of the networks on this host."""
 
+    def take_over_deferred(self) -> None:
+        """br-int carries dpagent's flows now: take over the physical bridges that kept
+        another agent's flows until then."""
+
 
 class NoUplinks:
     """No physical networks: every network stays on this host."""
@@ -71,12 +75,21 @@ class NoUplinks:
     def set_networks(self, present: Iterable[tuple[str, str, int | str | None]]) -> None:
         return None
 
+    def take_over_deferred(self) -> None:
+        return None
+
 
 class LocalSwitch(Protocol):
     def vifs(self, bridge: str) -> list[Vif]:
         ...
 
     def set_port_vlan(self, port: str, tag: int, other_config: dict[str, str]) -> None:
+        ...
+
+    def controllers(self, bridge: str) -> list[str]:
+        ...
+
+    def drop_controllers(self, bridge: str) -> list[str]:
         ...
 
 
@@ -421,10 +434,18 @@ class Agent:
         self._fetched.clear()
         self._wire(set(vifs))
         self.vlans.forget_unused()
-        # the first sync takes the bridge over: whatever another agent left there goes
-        report = self.dataplane.full_sync(self.cache.model(), reason,
-                                          flush=self.flush_on_first_sync and not self.synced_once,
-                                          sweep=not self.synced_once)
+        # the first sync takes the bridge over: whatever another agent left there goes, its
+        # flows in the bundle that brings ours, its controller just before that bundle's
+        # commit (removing it flushes the bridge, so the bundle brings every flow)
+        first = not self.synced_once
+        bridge = self.settings.integration_bridge
+        controlled = first and bool(self.switch.controllers(bridge))
+        report = self.dataplane.full_sync(
+            self.cache.model(), reason, flush=(self.flush_on_first_sync and first) or controlled,
+            sweep=first,
+            before_commit=(lambda: self.switch.drop_controllers(bridge)) if controlled else None)
+        if first:  # at once: the uplinks' two halves now disagree until this is done
+            self.uplinks.take_over_deferred()
         self._settle(set(vifs), report.failed)
         # down only once their flows are gone; kept across a sync that failed half-way
         gone, self._gone_unreported = sorted(self._gone_unreported - vifs.keys()), set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dpagent.agent.sg_cache import Changed
@@ -31,13 +32,16 @@ class Dataplane:
         self.compiler = HostCompiler()
 
     def full_sync(self, model: HostModel, reason: str, flush: bool = False,
-                  sweep: bool = False) -> SyncReport:
+                  sweep: bool = False,
+                  before_commit: Callable[[], object] | None = None) -> SyncReport:
         """Compile everything and reconcile with what the switch holds (start, resync);
-        ``sweep``: delete every flow that is not ours too (the first sync)."""
+        ``sweep``: delete every flow that is not ours too (the first sync);
+        ``before_commit``: see :meth:`BridgeProgrammer.reconcile`."""
         start = time.perf_counter()
         result = self.compiler.compile(model)
         self.programmer.replace_all(result.owners)
-        applied = self.programmer.reconcile(reason, flush=flush, sweep=sweep)
+        applied = self.programmer.reconcile(reason, flush=flush, sweep=sweep,
+                                            before_commit=before_commit)
         return self._report(applied, start)
 
     def update(self, model: HostModel, changed: Changed) -> SyncReport:

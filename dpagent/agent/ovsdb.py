@@ -158,34 +158,46 @@ class Ovsdb:
         self._connection.stop()
 
     def ensure_bridge(self, name: str, datapath_type: str) -> None:
-        """br-int exists, fails secure (no NORMAL fallback) and has no in-band flows."""
+        """br-int exists, fails secure (no NORMAL fallback), has no in-band flows and speaks
+        OpenFlow 1.5. Its controllers (neutron's agent leaves one) stay until the first
+        bundle: see :meth:`drop_controllers`."""
         with self.api.transaction(check_error=True) as txn:
             txn.add(self.api.add_br(name, may_exist=True, datapath_type=datapath_type))
             txn.add(self.api.db_set("Bridge", name, ("fail_mode", "secure"),
                                     ("other_config", {"disable-in-band": "true"})))
-        self.take_over_bridge(name)
+        self.speak_openflow15(name)
 
-    def take_over_bridge(self, name: str) -> None:
-        """Make a bridge dpagent programs speak OpenFlow 1.5 and obey no one else.
-
-        neutron's agent leaves its bridges at OpenFlow 1.0-1.4 (dpagent needs 1.5; the other
-        versions stay for tools) and with a controller ``tcp:127.0.0.1:6633`` that any local
-        process listening there could use to program the bridge: dpagent uses the bridge's
-        management socket, never a controller, so every controller goes.
-        """
+    def speak_openflow15(self, name: str) -> None:
+        """Make a bridge dpagent programs speak OpenFlow 1.5: neutron's agent leaves its
+        bridges at 1.0-1.4; the other versions stay, for tools. Flows are untouched."""
         raw = self.api.db_get("Bridge", name, "protocols").execute(check_error=True)
         protocols = [raw] if isinstance(raw, str) else list(raw or [])
-        with self.api.transaction(check_error=True) as txn:
-            if protocols and OPENFLOW_VERSION not in protocols:
-                LOG.warning("bridge %s speaks %s: adding %s", name, ",".join(protocols),
-                            OPENFLOW_VERSION)
-                txn.add(self.api.db_set("Bridge", name,
-                                        ("protocols", sorted({*protocols, OPENFLOW_VERSION}))))
-            controllers = self.api.get_controller(name).execute(check_error=True)
-            if controllers:
-                LOG.warning("bridge %s had controller(s) %s: removed (dpagent programs it "
-                            "through its management socket)", name, ", ".join(controllers))
-                txn.add(self.api.del_controller(name))
+        if protocols and OPENFLOW_VERSION not in protocols:
+            LOG.warning("bridge %s speaks %s: adding %s", name, ",".join(protocols),
+                        OPENFLOW_VERSION)
+            self.api.db_set("Bridge", name, ("protocols", sorted({*protocols,
+                                                                  OPENFLOW_VERSION}))
+                            ).execute(check_error=True)
+
+    def controllers(self, name: str) -> list[str]:
+        """The bridge's controller targets."""
+        return list(self.api.get_controller(name).execute(check_error=True) or [])
+
+    def drop_controllers(self, name: str) -> list[str]:
+        """Remove every controller of a bridge dpagent programs; the targets removed.
+
+        neutron's agent leaves ``tcp:127.0.0.1:6633``, where any local process that listens
+        could program the bridge; dpagent uses the management socket, never a controller.
+        ovs-vswitchd flushes a bridge's flows when its last controller goes (connmgr), so
+        call this as the ``before_commit`` of a bundle that installs every flow the bridge
+        needs: the transaction returns once ovs-vswitchd has applied it (the flush done), and
+        the commit refills the bridge at once -- measured: no ping lost at 20 ms intervals."""
+        controllers = self.controllers(name)
+        if controllers:
+            self.api.del_controller(name).execute(check_error=True)
+            LOG.warning("bridge %s had controller(s) %s: removed (dpagent programs it "
+                        "through its management socket)", name, ", ".join(controllers))
+        return controllers
 
     def bridge_exists(self, name: str) -> bool:
         return bool(self.api.br_exists(name).execute(check_error=True))

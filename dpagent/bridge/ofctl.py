@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from dpagent.bridge.transport import BundleRejected, FlowMod, InstalledFlow, Op, SwitchError
 
@@ -42,7 +42,10 @@ class OfctlTransport:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SwitchError(f"ovs-ofctl {' '.join(args)}: {exc}") from exc
 
-    def apply(self, mods: Sequence[FlowMod]) -> None:
+    def apply(self, mods: Sequence[FlowMod],
+              before_commit: Callable[[], object] | None = None) -> None:
+        if before_commit is not None:
+            before_commit()  # ovs-ofctl sends and commits in one go: as late as we can
         if not mods:
             return
         lines = [f"add {mod.flow.render()}" if mod.op is Op.ADD and mod.flow is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from dpagent.bridge.transport import (
@@ -104,7 +104,8 @@ class BridgeProgrammer:
         """Send the changes of the owners updated since the last apply."""
         return self._commit(full=False)
 
-    def reconcile(self, reason: str, flush: bool = False, sweep: bool = False) -> ApplyReport:
+    def reconcile(self, reason: str, flush: bool = False, sweep: bool = False,
+                  before_commit: Callable[[], object] | None = None) -> ApplyReport:
         """Read the switch and make it hold exactly the desired flows.
 
         ``flush`` replaces every dpagent flow even if already right (``drop_flows_on_start``).
@@ -112,14 +113,22 @@ class BridgeProgrammer:
         packet sees a half-swept table): at the first sync of a bridge taken over from another
         agent -- neutron's leftover flows would otherwise keep deciding verdicts beside ours.
         Later audits leave foreign flows alone (an operator's debugging flow, say).
+        ``before_commit`` runs once, when the switch holds the bundle and only its commit is
+        left: a change that flushes the switch (removing its last controller) goes there,
+        with ``flush`` so that the bundle brings every flow back.
         """
         self.transport.configure_switch()
-        report = self._commit(full=True, flush=flush, sweep=sweep)
+        report = self._commit(full=True, flush=flush, sweep=sweep,
+                              before_commit=_once(before_commit))
         if report.flow_mods or report.rejected:
             LOG.info("reconcile (%s): %d flows added, %d removed (%d foreign), %d owners "
                      "rejected in %.3f s", reason, report.added, report.deleted,
                      report.swept, len(report.rejected), report.seconds)
         return report
+
+    def holds_foreign_flows(self) -> bool:
+        """Whether the switch holds any flow that is not dpagent's (another agent's)."""
+        return any(not is_dpagent_cookie(f.cookie) for f in self.transport.dump(0, 0))
 
     def switch_was_reset(self) -> bool:
         """True when the canary flow is gone: the switch no longer holds what we installed."""
@@ -155,20 +164,25 @@ class BridgeProgrammer:
         mods += [FlowMod.add(wanted[c]) for c in sorted(adds, key=lambda c: wanted[c].key)]
         return mods, owner_of
 
-    def _commit(self, full: bool, flush: bool = False, sweep: bool = False) -> ApplyReport:
+    def _commit(self, full: bool, flush: bool = False, sweep: bool = False,
+                before_commit: _Once | None = None) -> ApplyReport:
         start = time.perf_counter()
         report = ApplyReport()
         pending = dict(self._pending)
         self._pending.clear()
         try:
-            return self._send(pending, report, start, full, flush, sweep)
+            report = self._send(pending, report, start, full, flush, sweep, before_commit)
+            if before_commit is not None:
+                before_commit()  # a no-op unless every bundle attempt was refused before it
+            return report
         except SwitchError:
             # the switch is away: nothing was committed, the changes wait for the next try
             self._pending = {**pending, **self._pending}
             raise
 
     def _send(self, pending: dict[str, dict[int, Flow] | None], report: ApplyReport,
-              start: float, full: bool, flush: bool, sweep: bool) -> ApplyReport:
+              start: float, full: bool, flush: bool, sweep: bool,
+              before_commit: _Once | None) -> ApplyReport:
         foreign: list[FlowMod] = []
         if full and sweep:
             everything = {f.cookie for f in self.transport.dump(0, 0)}
@@ -181,7 +195,7 @@ class BridgeProgrammer:
             mods, owner_of = self._plan(pending, self._installed, full, flush)
             mods = foreign + mods
             try:
-                self.transport.apply(mods)
+                self.transport.apply(mods, before_commit)
             except BundleRejected as exc:
                 culprit = owner_of.get(exc.mod.cookie) if exc.mod is not None else None
                 if culprit is None or culprit not in pending:
@@ -223,3 +237,20 @@ class BridgeProgrammer:
 
 def _by_cookie(flows: Iterable[Flow]) -> dict[int, Flow]:
     return {f.cookie: f for f in flows}
+
+
+class _Once:
+    """A callable that calls ``func`` the first time only (a bundle retried without a refused
+    owner must not flush the switch again)."""
+
+    def __init__(self, func: Callable[[], object]) -> None:
+        self._func: Callable[[], object] | None = func
+
+    def __call__(self) -> None:
+        func, self._func = self._func, None
+        if func is not None:
+            func()
+
+
+def _once(func: Callable[[], object] | None) -> _Once | None:
+    return None if func is None else _Once(func)

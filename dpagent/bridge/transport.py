@@ -8,7 +8,7 @@ never an operator's flow, and needs no knowledge of how the switch prints matche
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,8 +66,13 @@ class BundleRejected(SwitchError):
 class FlowTransport(Protocol):
     """The switch side of a :class:`dpagent.bridge.programmer.BridgeProgrammer`."""
 
-    def apply(self, mods: Sequence[FlowMod]) -> None:
+    def apply(self, mods: Sequence[FlowMod],
+              before_commit: Callable[[], object] | None = None) -> None:
         """Apply all of ``mods`` in one atomic bundle, in order (deletes before adds).
+
+        ``before_commit`` is called once the switch holds the whole bundle, right before the
+        commit (as late as the transport can): for a change that flushes the switch, so that
+        the bundle refills it at once.
 
         Raises :class:`BundleRejected` naming the offending flow-mod; then the switch's flows
         are exactly as before the call.

@@ -16,6 +16,12 @@ Decisions the rest of the agent may rely on:
   its uplink. At no moment of the setup can a frame cross unfiltered.
 * **Idempotent.** Existing patch ports are reused with their ofports; flows are reconciled
   against what the bridge holds (hitless when they are right), so a restart changes nothing.
+* **Taken over together with br-int.** A physical bridge already patched to br-int by another
+  agent (neutron's: it rewrites local VLANs to wire VLANs on the physical bridge, where dpagent
+  does it on br-int) keeps that agent's flows until br-int carries dpagent's: the agent core calls
+  :meth:`PhysicalNetworks.take_over_deferred` right after its first bundle, and the physical
+  bridge's controller and flows are replaced then, so the two halves of the uplink disagree
+  only for the moment between two bundles.
 * **A missing bridge is not fatal.** It is logged as an error naming the bridge, reported by
   :meth:`PhysicalNetworks.status` and :meth:`PhysicalNetworks.resolve`, and every other physical
   network is served. When the bridge appears (an OVSDB Bridge row event), it is wired without a
@@ -71,6 +77,8 @@ class _Physnet:
     ofport_request: int | None = None
     """The ofport of a migrated veth, for the patch port that replaces it."""
     migrated: bool = False
+    deferred: BridgeProgrammer | None = None
+    """Patched already, another agent's flows in place: taken over after br-int's first sync."""
     wire_seconds: float | None = None
     """How long the last successful wiring took."""
     wired_at: float | None = None
@@ -116,6 +124,8 @@ class PhysicalNetworks:
         self._physnets = {name: _Physnet(name, patch_pair(bridge))
                           for name, bridge in sorted(self.mappings.items())}
         self._wanted: dict[str, frozenset[WireVlan]] = {}
+        self._integration_synced = False
+        """br-int carries dpagent's flows (its first sync is done): nothing is deferred."""
         self._lock = threading.RLock()
         self._wake = threading.Condition()
         self._dirty: set[str] = set()
@@ -179,6 +189,26 @@ class PhysicalNetworks:
                 if physnet.state == WIRED:
                     self._program_allow_list(physnet)
 
+    def take_over_deferred(self) -> None:
+        """br-int carries dpagent's flows now: take over the physical bridges that kept
+        another agent's flows meanwhile (see the module's notes). Called by the agent right
+        after its first bundle, on its thread."""
+        with self._lock:
+            self._integration_synced = True
+            for physnet in self._physnets.values():
+                programmer, physnet.deferred = physnet.deferred, None
+                if programmer is None or physnet.state != WIRED:
+                    continue
+                try:
+                    problem = self._take_over(physnet, programmer)
+                except Exception as exc:  # noqa: BLE001 - retried as a wiring of its own
+                    LOG.exception("taking over %s failed", physnet.pair.bridge)
+                    problem = (FAILED, f"taking over bridge {physnet.pair.bridge} failed: {exc}")
+                if problem is not None:
+                    LOG.error("physical network %s: %s", physnet.name, problem[1])
+                    physnet.state, physnet.error = problem
+                    self._mark({physnet.pair.bridge})
+
     def rewire(self, reason: str) -> None:
         """Look at every mapped bridge again (e.g. after an OVSDB reconnect, when events may
         have been missed); done on the manager's thread."""
@@ -186,15 +216,19 @@ class PhysicalNetworks:
         self._mark({p.pair.bridge for p in self._physnets.values()})
 
     def status(self) -> dict[str, dict[str, Any]]:
-        """Per physnet: bridge, patch ports and ofports, state (wired, missing, error) and why."""
-        with self._lock:
-            return {p.name: {"bridge": p.pair.bridge, "state": p.state, "error": p.error,
-                             "int_port": p.pair.int_port, "int_ofport": p.int_ofport,
-                             "phy_port": p.pair.phy_port, "phy_ofport": p.phy_ofport,
-                             "vlans": sorted(p.vlans, key=lambda v: -1 if v is None else v),
-                             "migrated_from_veth": p.migrated, "wire_seconds": p.wire_seconds,
-                             "wired_at": p.wired_at}
-                    for p in self._physnets.values()}
+        """Per physnet: bridge, patch ports and ofports, state (wired, missing, error) and why.
+
+        Read without the lock: the wiring thread holds it across OVSDB and OpenFlow exchanges,
+        which take their whole timeout while ovs-vswitchd is down -- exactly when an operator
+        asks for the status. Each field is read whole; a wiring in progress may show half done.
+        """
+        return {p.name: {"bridge": p.pair.bridge, "state": p.state, "error": p.error,
+                         "int_port": p.pair.int_port, "int_ofport": p.int_ofport,
+                         "phy_port": p.pair.phy_port, "phy_ofport": p.phy_ofport,
+                         "vlans": sorted(p.vlans, key=lambda v: -1 if v is None else v),
+                         "migrated_from_veth": p.migrated, "wire_seconds": p.wire_seconds,
+                         "wired_at": p.wired_at}
+                for p in list(self._physnets.values())}
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._event is not None:
@@ -239,21 +273,42 @@ class PhysicalNetworks:
             return problem
         int_ofport, phy_ofport, connected = self._prepare_ports(physnet)
         programmer = self._programmer_for(pair.bridge)
+        physnet.int_ofport, physnet.phy_ofport = int_ofport, phy_ofport
+        physnet.ofport_request = None
+        if connected and not self._integration_synced and programmer.holds_foreign_flows():
+            LOG.info("bridge %s is patched to %s with another agent's flows: they stay until "
+                     "%s carries dpagent's", pair.bridge, self.integration_bridge,
+                     self.integration_bridge)
+            physnet.state, physnet.error = WIRED, ""
+            physnet.programmer, physnet.deferred = None, programmer
+            return None
+        problem = self._take_over(physnet, programmer)
+        if problem is not None:
+            return problem
+        if not connected:  # only now: the guard flows are in
+            self.ports.connect(pair.int_port, pair.phy_port)
+        physnet.state, physnet.error = WIRED, ""
+        return None
+
+    def _take_over(self, physnet: _Physnet,
+                   programmer: BridgeProgrammer) -> tuple[str, str] | None:
+        """Install dpagent's flows on the bridge; (state, error) if it refuses them."""
+        bridge, phy_ofport = physnet.pair.bridge, physnet.phy_ofport
+        assert phy_ofport is not None
         vlans = self._wanted.get(physnet.name, frozenset())
         programmer.set_flows(bridge_flows.GUARD_OWNER, bridge_flows.guard_flows(phy_ofport))
         programmer.set_flows(bridge_flows.ALLOW_OWNER,
                              bridge_flows.allow_flows(phy_ofport, vlans))
         # a fresh programmer takes the bridge over: another agent's flows (neutron's NORMAL
-        # and VLAN rewrites) go in the same bundle as ours come in
-        report = programmer.reconcile(f"wiring {pair.bridge}", sweep=True)
+        # and VLAN rewrites) go in the same bundle as ours come in; its controller just
+        # before that bundle's commit (removing it flushes the bridge: the bundle refills it)
+        controlled = bool(self.ovsdb.controllers(bridge))
+        report = programmer.reconcile(
+            f"wiring {bridge}", flush=controlled, sweep=True,
+            before_commit=(lambda: self.ovsdb.drop_controllers(bridge)) if controlled else None)
         if report.rejected:
-            return FAILED, f"bridge {pair.bridge} refused dpagent's flows: {report.rejected}"
-        if not connected:  # only now: the guard flows are in
-            self.ports.connect(pair.int_port, pair.phy_port)
-        physnet.state, physnet.error = WIRED, ""
-        physnet.int_ofport, physnet.phy_ofport = int_ofport, phy_ofport
+            return FAILED, f"bridge {bridge} refused dpagent's flows: {report.rejected}"
         physnet.programmer, physnet.vlans = programmer, vlans
-        physnet.ofport_request = None
         return None
 
     def _precondition(self, pair: PatchPair) -> tuple[str, str] | None:
@@ -290,7 +345,7 @@ class PhysicalNetworks:
             create.append(NewPatchPort(integration, pair.int_port, physnet.ofport_request))
         if phy_ofport is None:
             create.append(NewPatchPort(pair.bridge, pair.phy_port))
-        self.ovsdb.take_over_bridge(pair.bridge)
+        self.ovsdb.speak_openflow15(pair.bridge)
         secure = self.ports.bridge_column(pair.bridge, "fail_mode") == "secure"
         created = self.ports.prepare(None if secure else pair.bridge, create)
         connected = (not create and existing[pair.int_port].peer == pair.phy_port

@@ -36,6 +36,7 @@ _SEND_BATCH = 256 * 1024
 _RECV_SIZE = 1 << 20
 _SEND_BUFFER = 4 << 20
 _RETRYABLE_CONNECT = (errno.ENOENT, errno.ECONNREFUSED, errno.EAGAIN)
+CONNECT_RETRY_SECONDS = 2.0
 
 
 class ConnectionLost(SwitchError):
@@ -66,9 +67,11 @@ class Connection:
 
     def open(self) -> None:
         """Connect and negotiate OpenFlow 1.5; retries while the socket does not exist yet
-        (a restarting ovs-vswitchd), up to ``timeout``."""
+        (a restarting ovs-vswitchd brings it back within a second), up to
+        ``CONNECT_RETRY_SECONDS``: longer would only hide an ovs-vswitchd that is down from
+        the agent's health check (the next exchange tries again)."""
         self.close()
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + min(self.timeout, CONNECT_RETRY_SECONDS)
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -86,7 +89,7 @@ class Connection:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
         self._sock = sock
         try:
-            self._handshake(deadline)
+            self._handshake(time.monotonic() + self.timeout)
         except BaseException:
             self.close()
             raise

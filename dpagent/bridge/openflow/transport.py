@@ -56,11 +56,14 @@ class OpenFlowTransport:
 
     # -- FlowTransport ---------------------------------------------------------------------
 
-    def apply(self, mods: Sequence[FlowMod]) -> None:
+    def apply(self, mods: Sequence[FlowMod],
+              before_commit: Callable[[], object] | None = None) -> None:
         if not mods:
+            if before_commit is not None:
+                before_commit()
             return
         with self.connection.lock:
-            self._with_reconnect(lambda: self._apply(mods))
+            self._with_reconnect(lambda: self._apply(mods, before_commit))
 
     def dump(self, cookie: int, mask: int) -> list[InstalledFlow]:
         with self.connection.lock:
@@ -107,7 +110,8 @@ class OpenFlowTransport:
                 retried = True
                 LOG.warning("%s during an exchange; reconnecting to run it again", exc)
 
-    def _apply(self, mods: Sequence[FlowMod]) -> None:
+    def _apply(self, mods: Sequence[FlowMod],
+               before_commit: Callable[[], object] | None) -> None:
         conn = self.connection
         bundle_id = next(self._bundle_ids) % 0xFFFFFFFF + 1
         open_xid, barrier_xid = conn.next_xid(), conn.next_xid()
@@ -140,6 +144,8 @@ class OpenFlowTransport:
         if errors:
             self._discard(bundle_id)
             raise self._rejection(errors, mod_of)
+        if before_commit is not None:
+            before_commit()  # the switch holds the whole bundle: only the commit is left
         commit_xid = conn.next_xid()
         conn.send([codec.bundle_control(bundle_id, ofp.BundleCtrl.COMMIT_REQUEST, commit_xid)])
         errors = self._wait_for(commit_xid, set(mod_of),
