@@ -66,7 +66,7 @@ class NeutronAgent:
     """
 
     def __init__(self, sandbox: OVSSandbox, server: NeutronServer, directory: Path,
-                 name: str, options: dict[str, Any]) -> None:
+                 name: str, options: dict[str, Any], started: bool = True) -> None:
         tag = uuid.uuid4().hex[:6]
         self.sandbox, self.server, self.directory = sandbox, server, directory
         self.host = f"{name}-{tag}"
@@ -77,7 +77,8 @@ class NeutronAgent:
         self.process: subprocess.Popen[str] | None = None
         sandbox.vsctl("--may-exist", "add-br", self.phys_bridge, "--", "set", "Bridge",
                       self.phys_bridge, "datapath_type=netdev")  # standalone, as operators leave it
-        self.start()
+        if started:
+            self.start()
 
     @property
     def log(self) -> Path:
@@ -148,20 +149,33 @@ class NeutronAgent:
 
 
 @pytest.fixture
+def own_sandbox() -> Iterator[OVSSandbox]:
+    """A switch of the test's own, for tests that stop its ovs-vswitchd or run neutron's agent
+    (which serves OpenFlow to it on 127.0.0.1:6633 inside its namespace). Ask for it before
+    ``neutron_agent``, so that it outlives the agents' clean-up."""
+    with OVSSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
 def neutron_agent(tmp_path: Path, ovs_sandbox: OVSSandbox,
                   neutron_server: NeutronServer) -> Iterator[Callable[..., NeutronAgent]]:
     """Factory: ``neutron_agent(name="compute", **options)`` -> a started ``NeutronAgent``.
 
     ``options`` are ``write_config``'s (``report_interval`` defaults to 1, ``rpc_timeout``,
-    ``debug``, ``extra`` config sections).  Every agent, its VMs and bridges go afterwards.
+    ``debug``, ``extra`` config sections); ``sandbox`` another OVS than the session's;
+    ``started=False``: bridges made, daemon not started.  Every agent, its VMs and bridges go
+    afterwards.
     """
     agents: list[NeutronAgent] = []
 
-    def make(name: str = "compute", **options: Any) -> NeutronAgent:
+    def make(name: str = "compute", sandbox: OVSSandbox | None = None, started: bool = True,
+             **options: Any) -> NeutronAgent:
         directory = tmp_path / f"agent{len(agents)}"
         directory.mkdir()
         options.setdefault("report_interval", 1)
-        agent = NeutronAgent(ovs_sandbox, neutron_server, directory, name, options)
+        agent = NeutronAgent(sandbox or ovs_sandbox, neutron_server, directory, name, options,
+                             started)
         agents.append(agent)
         return agent
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -74,3 +76,26 @@ def wait_tcp(vm: Any, ip: str, port: int, allowed: bool, timeout: float = 15.0) 
 def wait_ping(vm: Any, ip: str, allowed: bool = True, timeout: float = 15.0) -> None:
     wait_for(lambda: vm.ping(ip, timeout=1) is allowed, timeout,
              what=f"ping {ip} {'answered' if allowed else 'dropped'}", interval=0.3)
+
+
+class Pinger:
+    """``count`` pings from ``vm`` to ``ip`` every ``interval`` seconds, in the background;
+    ``lost()`` waits for the end and returns (lost, sent); ``unanswered`` then holds when
+    (``time.time()``) each lost one was found missing, to place a gap among other events."""
+
+    def __init__(self, vm: Any, ip: str, count: int, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.unanswered: list[tuple[float, int]] = []
+        self._proc = subprocess.Popen(
+            ["ip", "netns", "exec", vm.netns, "ping", "-n", "-D", "-O", "-i", str(interval),
+             "-c", str(count), "-W", "1", ip],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def lost(self) -> tuple[int, int]:
+        out = self._proc.communicate(timeout=120)[0]
+        self.unanswered = [(float(t), int(seq)) for t, seq in re.findall(
+            r"\[(\d+\.\d+)\] no answer yet for icmp_seq=(\d+)", out)]
+        found = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert found, out
+        sent, received = int(found.group(1)), int(found.group(2))
+        return sent - received, sent

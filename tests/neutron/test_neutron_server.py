@@ -184,3 +184,34 @@ def test_frozen_agent_is_revived_and_resyncs_its_ports_to_active(neutron_api, ne
     time.sleep(2)  # the resync fetches every port (BUILD): ACTIVE below is the agent's report
     wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=10)
     assert a.ping(b.ip4)
+
+
+def test_while_br_int_cannot_be_programmed_the_agent_does_not_look_alive(
+        own_sandbox, neutron_api, neutron_agent, vlan_network):
+    """OVS down: dpagent says why, reports nothing up and withholds its heartbeat (as neutron's
+    agent does while OVS is dead), so the server counts it dead and binds no new port there;
+    with OVS back, it is revived and every port is ACTIVE again."""
+    agent = neutron_agent("ovsd", sandbox=own_sandbox)
+    wait_agent_alive(neutron_api, agent.host)
+    ports, (a, b) = pinging_pair(neutron_api, agent, vlan_network, "10.27.0.0/24", ["oa", "ob"])
+    own_sandbox.stop_vswitchd()
+    try:
+        status = wait_for(lambda: (s := query(str(agent.status_socket)))["switch"]["problem"]
+                          and s, 10, what="the agent noticing the switch is away")
+        assert agent.bridge in status["switch"]["problem"]
+        started = time.monotonic()
+        wait_agent_alive(neutron_api, agent.host, alive=False, timeout=AGENT_DOWN_TIME + 15)
+        print(f"\nOVS down: the server counts the agent dead after "
+              f"{time.monotonic() - started:.1f} s more")
+        assert "not reporting state to the server" in agent.log.read_text()
+        late = neutron_api.create_port(ports[0]["network_id"], host=agent.host)
+        assert late["binding:vif_type"] == "binding_failed", late
+        assert query(str(agent.status_socket))["heartbeat"]["withheld"]
+    finally:
+        own_sandbox.start_vswitchd()
+    wait_agent_alive(neutron_api, agent.host, timeout=20)
+    wait_for(lambda: "server replied 'revived' to the state report" in agent.log.read_text(),
+             15, what="the agent's resync on 'revived'")
+    time.sleep(2)  # the resync fetches every port (BUILD): ACTIVE below is the agent's report
+    wait_ports_status(neutron_api, [p["id"] for p in ports], "ACTIVE", timeout=10)
+    wait_ping(a, b.ip4)

@@ -6,12 +6,16 @@ external host on the provider VLAN."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 import time
 
 from dpagent.lab.netns import NetnsVM
-from tests.neutron.polling import wait_agent_alive, wait_for, wait_ping, wait_ports_status
+from tests.neutron.polling import (
+    Pinger,
+    wait_agent_alive,
+    wait_for,
+    wait_ping,
+    wait_ports_status,
+)
 from tests.neutron.test_neutron_server import (
     EGRESS_ALL,
     ICMP_IN,
@@ -104,20 +108,6 @@ def test_live_migration_moves_the_wiring_with_the_active_binding(
     wait_ports_status(neutron_api, [moving["id"], peer["id"]], "ACTIVE", timeout=10)
 
 
-def _pinger(vm, ip, count):
-    return subprocess.Popen(["ip", "netns", "exec", vm.netns, "ping", "-n", "-q", "-i", "0.1",
-                             "-c", str(count), "-W", "1", ip],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _lost(pinger) -> tuple[int, int]:
-    out = pinger.communicate(timeout=120)[0]
-    found = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-    assert found, out
-    sent, received = int(found.group(1)), int(found.group(2))
-    return sent - received, sent
-
-
 def test_an_agent_restart_loses_no_packet_east_west_or_on_the_uplink(
         neutron_api, neutron_agent, vlan_network):
     agent = neutron_agent("rst")
@@ -133,11 +123,11 @@ def test_an_agent_restart_loses_no_packet_east_west_or_on_the_uplink(
     wait_ping(vm_a, external.ip4)
     assert vm_b.ping(vm_a.ip4)
 
-    uplink, east_west = _pinger(vm_a, external.ip4, 250), _pinger(vm_b, vm_a.ip4, 250)
+    uplink, east_west = Pinger(vm_a, external.ip4, 250), Pinger(vm_b, vm_a.ip4, 250)
     time.sleep(3)
     agent.stop()
     agent.start()
     wait_ports_status(neutron_api, [a["id"], b["id"]], "ACTIVE", timeout=20)
-    (lost_up, sent_up), (lost_ew, sent_ew) = _lost(uplink), _lost(east_west)
+    (lost_up, sent_up), (lost_ew, sent_ew) = uplink.lost(), east_west.lost()
     print(f"\nrestart: uplink {lost_up}/{sent_up} lost, east-west {lost_ew}/{sent_ew} lost")
     assert (lost_up, lost_ew) == (0, 0)

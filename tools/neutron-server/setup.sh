@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what tests/neutron needs to run a real neutron-server, idempotently, on Debian 12
 # as root: Debian's MariaDB and RabbitMQ (their system services are NOT started: the tests
-# run private instances), gcc and the Python headers (uwsgi compiles), and a virtualenv
+# run private instances), conntrack (neutron's own OVS agent, which the migration test runs,
+# calls it), gcc and the Python headers (uwsgi compiles), and a virtualenv
 # ${DPAGENT_NEUTRON_VENV:-/opt/dpagent-test/neutron-venv} with neutron, PyMySQL and uwsgi.
 # Fast (no network) when everything is present.
 set -euo pipefail
@@ -10,7 +11,7 @@ venv=${DPAGENT_NEUTRON_VENV:-/opt/dpagent-test/neutron-venv}
 version=${DPAGENT_NEUTRON_VERSION:-29.0.0}
 
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib/debs.sh"
-debs=(mariadb-server mariadb-client rabbitmq-server gcc python3-venv python3-dev)
+debs=(mariadb-server mariadb-client rabbitmq-server conntrack gcc python3-venv python3-dev)
 install_debs neutron-server/setup "${debs[@]}" || exit 1
 
 have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("neutron"))' \
