@@ -351,8 +351,11 @@ class Agent:
         if not work:
             return False
         try:
-            if self.switch_problem is not None and self.synced_once:
-                self._check_switch()  # back? then the held work goes through
+            if self.switch_problem is not None:  # back? then the held work goes through
+                if self.synced_once:
+                    self._check_switch()
+                else:  # nothing to repair from yet: only ask
+                    self.dataplane.programmer.probe()
             self._process(work)
             if self.switch_problem is not None:
                 self._switch_ok()

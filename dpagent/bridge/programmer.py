@@ -130,6 +130,10 @@ class BridgeProgrammer:
         """Whether the switch holds any flow that is not dpagent's (another agent's)."""
         return any(not is_dpagent_cookie(f.cookie) for f in self.transport.dump(0, 0))
 
+    def probe(self) -> None:
+        """Ask the switch something (our canary); raises SwitchError while it cannot answer."""
+        self.transport.dump(canary_flow().cookie, (1 << 64) - 1)
+
     def switch_was_reset(self) -> bool:
         """True when the canary flow is gone: the switch no longer holds what we installed."""
         cookie = canary_flow().cookie
