@@ -25,9 +25,19 @@ def port_flags(stateful: bool) -> int:
     return fields.FLAG_STATEFUL if stateful else 0
 
 
+UNTAGGED = ("vlan_tci", "0x0000/0x1fff")
+"""No 802.1Q/802.1ad header at all (OVS sets the CFI bit, 0x1000, whenever there is one, also for
+a priority tag with VID 0)."""
+
+
 def classify_flow(port: Port, stateful: bool, kind: Kind) -> Flow:
-    """Frames sent by the VM: start its egress filter (or go straight on without port security)."""
-    match = (("in_port", str(port.ofport)),)
+    """Frames sent by the VM: start its egress filter (or go straight on without port security).
+
+    Only untagged frames: OVS matches ``ip``/``arp`` on the ethertype inside one VLAN tag, so a
+    VM's tagged frame would pass every later check with its tag on, reach other VMs tagged and
+    leave through the uplink with the network's VLAN pushed on top (a double tag chosen by the
+    VM). A VM port without a trunk sends nothing tagged; the table's miss drops the rest."""
+    match = (("in_port", str(port.ofport)), UNTAGGED)
     if not port.port_security:
         return flow(Table.CLASSIFY, PRIO_PORT, match,
                     (actions.load(port.local_vlan, fields.NETWORK), actions.goto(Table.FORWARD)),
@@ -95,7 +105,7 @@ def _uplink_classify(network: Network, kind: Kind) -> Flow:
     into = (actions.load(network.local_vlan, fields.NETWORK), actions.goto(Table.FORWARD))
     match: tuple[MatchItem, ...]
     if uplink.vlan is None:
-        match = (("in_port", str(uplink.ofport)), ("vlan_tci", "0x0000/0x1fff"))
+        match = (("in_port", str(uplink.ofport)), UNTAGGED)
         return flow(Table.CLASSIFY, PRIO_PORT, match, into, kind)
     match = (("in_port", str(uplink.ofport)), ("dl_vlan", str(uplink.vlan)))
     return flow(Table.CLASSIFY, PRIO_PORT, match, (actions.strip_vlan(), *into), kind)

@@ -36,9 +36,10 @@ class TableSpec:
 
 TABLES: tuple[TableSpec, ...] = (
     TableSpec(Table.CLASSIFY,
-              "Where did the frame enter? A VM port starts its egress filter (PORT, NETWORK and "
-              "FLAGS loaded); a port without port security goes straight to FORWARD; an uplink "
-              "maps its VLAN to the network and goes to FORWARD.", "drop"),
+              "Where did the frame enter? An untagged frame of a VM port starts its egress "
+              "filter (PORT, NETWORK and FLAGS loaded), or goes straight to FORWARD without port "
+              "security; a VM's tagged frame is dropped; an uplink maps its VLAN to the network "
+              "and goes to FORWARD.", "drop"),
     TableSpec(Table.EGRESS_SPOOF,
               "Anti-spoofing: source MAC and IP (ARP sha/spa) must belong to the port; DHCP "
               "discover from 0.0.0.0 and DAD from :: are let through.", "drop"),

@@ -13,37 +13,16 @@ created in), the upstream connections in ours; one thread per direction of each 
 
 from __future__ import annotations
 
-import ctypes
-import os
 import socket
 import threading
 from types import TracebackType
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"setns: {os.strerror(errno)}")
+from dpagent.lab.nsocket import socket_in_netns
 
 
 def listen_in_netns(netns: str, host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` inside network namespace ``netns``.
-
-    Switches the calling thread into the namespace only for the ``socket()`` call and back."""
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-    try:
-        _setns(target)
-        try:
-            server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        finally:
-            _setns(own)
-    finally:
-        os.close(target)
-        os.close(own)
+    """A listening TCP socket on ``host:port`` inside network namespace ``netns``."""
+    server = socket_in_netns(netns, socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind((host, port))
     server.listen(64)

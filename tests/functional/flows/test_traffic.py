@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from dpagent.lab.frames import ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, FrameTap, ethernet, icmp_echo
 from dpagent.lab.netns import NetnsVM
 from flows import compile_sg_info
 
@@ -56,13 +57,13 @@ class Lab:
     def __init__(self, sandbox, vms):
         self.sandbox, self.vms = sandbox, vms
 
-    def program(self, groups):
+    def program(self, groups, networks=None):
         devices = {name: {"mac_address": vm.mac, "fixed_ips": [vm.ip4], "network_id": "n1",
                           "security_groups": [name], "port_security_enabled": True,
                           "ofport": vm.ofport, "local_vlan": 1}
                    for name, vm in self.vms.items()}
         result = compile_sg_info({"devices": devices, "security_groups": groups,
-                                  "sg_member_ips": {}})
+                                  "sg_member_ips": {}, "networks": networks or {}})
         assert not result.errors, result.errors
         self.sandbox.replace_flows(BRIDGE, "\n".join(result.flow_lines()) + "\n")
 
@@ -193,3 +194,41 @@ def test_router_advertisement_from_a_vm_is_dropped(programmed):
     seen = set(listener.communicate(timeout=10)[0].split())
     assert "128" in seen, seen
     assert "134" not in seen, seen
+
+
+TAGS = {  # marker -> the VLAN headers a VM puts on its own frame
+    b"802.1Q-vid100": [(ETH_P_8021Q, 100)],
+    b"802.1ad+802.1Q": [(ETH_P_8021AD, 200), (ETH_P_8021Q, 100)],
+    b"priority-tagged": [(ETH_P_8021Q, 0)],
+}
+
+
+def seen_markers(frames, markers):
+    return {m for m in markers if any(m in frame for frame in frames)}
+
+
+def test_a_vm_never_gets_a_tagged_frame_out_of_its_port(lab):
+    """Real tagged frames with the VM's own MAC and IP: none reaches the other VM (east-west)
+    or the uplink, where br-int would push the network's VLAN on top of the VM's own; the same
+    frame untagged passes both ways."""
+    web, client = lab.vms["web"], lab.vms["client"]
+    external = NetnsVM(lab.sandbox, BRIDGE, "ext", "02:00:00:00:0e:01", ipv4=[f"{NET}.250/24"])
+    try:
+        lab.program(GROUPS, networks={"n1": {"local_vlan": 1, "uplink": {
+            "ofport": external.ofport, "vlan": 150}}})
+        with FrameTap(client.netns, "eth0") as sender, FrameTap(web.netns, "eth0") as at_web, \
+                FrameTap(external.netns, "eth0") as at_uplink:
+            markers = [b"untagged", *TAGS]
+            for dst, dst_ip in ((web.mac, web.ip4), ("02:00:00:00:99:99", f"{NET}.99")):
+                # to web: unicast east-west; to a MAC unknown here: out of the uplink
+                for marker in markers:
+                    payload = icmp_echo(client.ip4, dst_ip, marker)
+                    sender.send(ethernet(dst, client.mac, ETH_P_IP, payload,
+                                         TAGS.get(marker, ())))
+            east_west = seen_markers(at_web.frames(1.0), markers)
+            uplink = seen_markers(at_uplink.frames(0.2), markers)
+        assert east_west == {b"untagged"}
+        assert uplink == {b"untagged"}
+    finally:
+        external.destroy()
+        lab.program(GROUPS)

@@ -1,0 +1,91 @@
+"""Raw Ethernet frames sent from and captured on a lab VM's interface (AF_PACKET).
+
+For the tests whose subject is frames the kernel would never build by itself: 802.1Q and
+802.1ad tags from a VM, crafted headers. :func:`ethernet` builds a frame, :class:`FrameTap`
+sends and captures on one interface of a namespace.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import time
+from collections.abc import Sequence
+from types import TracebackType
+
+from dpagent.lab.nsocket import socket_in_netns
+
+ETH_P_ALL = 0x0003
+ETH_P_IP = 0x0800
+ETH_P_8021Q = 0x8100
+ETH_P_8021AD = 0x88A8
+
+
+def mac_bytes(mac: str) -> bytes:
+    return bytes.fromhex(mac.replace(":", ""))
+
+
+def ethernet(dst: str, src: str, ethertype: int, payload: bytes,
+             tags: Sequence[tuple[int, int]] = ()) -> bytes:
+    """A frame ``dst`` <- ``src``; ``tags`` are (TPID, VID) outermost first, e.g.
+    ``[(ETH_P_8021AD, 200), (ETH_P_8021Q, 100)]`` for a double-tagged frame."""
+    head = mac_bytes(dst) + mac_bytes(src)
+    for tpid, vid in tags:
+        head += struct.pack("!HH", tpid, vid & 0x0FFF)
+    frame = head + struct.pack("!H", ethertype) + payload
+    return frame.ljust(60, b"\0")
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def icmp_echo(src_ip: str, dst_ip: str, marker: bytes, ident: int = 0x4450) -> bytes:
+    """An IPv4 ICMP echo request carrying ``marker`` (to recognise it where it arrives)."""
+    icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + marker
+    icmp = icmp[:2] + struct.pack("!H", _checksum(icmp)) + icmp[4:]
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 0, 0, 64, 1, 0,
+                         socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
+    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    return header + icmp
+
+
+class FrameTap:
+    """An AF_PACKET socket on ``ifname`` in ``netns``: ``send(frame)``, ``frames(seconds)``."""
+
+    def __init__(self, netns: str, ifname: str) -> None:
+        self._sock = socket_in_netns(netns, socket.AF_PACKET, socket.SOCK_RAW,
+                                     socket.htons(ETH_P_ALL))
+        self._sock.bind((ifname, 0))
+        self._sock.setblocking(False)
+
+    def send(self, frame: bytes) -> None:
+        self._sock.send(frame)
+
+    def frames(self, seconds: float) -> list[bytes]:
+        """Every frame seen (sent or received) on the interface for ``seconds``."""
+        seen: list[bytes] = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self._sock], [], [], left)
+            if ready:
+                data, address = self._sock.recvfrom(65535)
+                if address[2] != socket.PACKET_OUTGOING:
+                    seen.append(data)
+        return seen
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> FrameTap:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
