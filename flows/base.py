@@ -47,6 +47,30 @@ def _udp(ethertype: int, src: int, dst: int) -> tuple[MatchItem, ...]:
 DHCP4_CLIENT, DHCP4_SERVER = _udp(4, 68, 67), _udp(4, 67, 68)
 DHCP6_CLIENT, DHCP6_SERVER = _udp(6, 546, 547), _udp(6, 547, 546)
 
+IPV6_UNPARSED_HEADERS = (0, 43, 60, 135, 139, 140, 253, 254)
+"""``nw_proto`` values that mean OVS did not see the upper-layer header of an IPv6 packet.
+
+OVS skips hop-by-hop (0), routing (43), destination options (60), fragment (44) and AH headers
+to reach the upper layer; one of the first three left in ``nw_proto`` means the chain did not
+parse (0 also when nothing past the fixed header parsed: a header longer than the packet).
+Mobility (135), HIP (139), shim6 (140) and the experimental 253/254 are extension headers OVS
+does not walk: whatever follows them is unseen."""
+
+HIDDEN_UPPER_LAYER = [
+    *[(("ipv6", ""), ("nw_proto", str(proto))) for proto in IPV6_UNPARSED_HEADERS],
+    # a fragment header left over, on a packet that is not a later fragment: unparsed
+    (("ipv6", ""), ("nw_proto", "44"), ("nw_frag", "not_later")),
+    # a first fragment too short for its ICMPv6/UDP/TCP header: OVS reads type 0 / port 0,
+    # neither of which a real header carries (RFC 7112: the first fragment must hold it whole;
+    # later fragments carry no header at all and read 0 too: they pass)
+    (("icmp6", ""), matches.icmp_type(6, 0), ("nw_frag", "not_later")),
+    *[((proto, ""), ("tp_dst", "0"), ("nw_frag", "not_later"))
+      for proto in ("udp6", "udp", "tcp6", "tcp")],
+]
+"""Packets from a VM whose upper-layer header a later check could not see: an RA, a redirect or
+a DHCP server reply behind them would skip the drops of EGRESS_BASE (and a stateless port's port
+rules), so they are dropped first, whatever the port's statefulness."""
+
 
 def base_flows() -> list[Flow]:
     """Every shared flow of the pipeline."""
@@ -62,8 +86,9 @@ def _misses() -> list[Flow]:
 def _egress_base() -> list[Flow]:
     forward = (actions.goto(Table.FORWARD),)
     table = Table.EGRESS_BASE
-    flows = [_f(table, PRIO_FORCED_DROP, _icmp6(kind), actions.DROP)
-             for kind in EGRESS_DROPPED_ICMPV6]
+    flows = [_f(table, PRIO_GUARD, match, actions.DROP) for match in HIDDEN_UPPER_LAYER]
+    flows += [_f(table, PRIO_FORCED_DROP, _icmp6(kind), actions.DROP)
+              for kind in EGRESS_DROPPED_ICMPV6]
     flows += [_f(table, PRIO_FORCED_DROP, DHCP4_SERVER, actions.DROP),
               _f(table, PRIO_FORCED_DROP, DHCP6_SERVER, actions.DROP),
               _f(table, PRIO_NA_DROP, _icmp6(ICMPV6_NA), actions.DROP),

@@ -44,9 +44,10 @@ TABLES: tuple[TableSpec, ...] = (
               "Anti-spoofing: source MAC and IP (ARP sha/spa) must belong to the port; DHCP "
               "discover from 0.0.0.0 and DAD from :: are let through.", "drop"),
     TableSpec(Table.EGRESS_BASE,
-              "Verdicts that no rule can change: RA, redirects and DHCP server replies from a VM "
-              "are dropped, NA targets checked; ARP, ND, MLD and DHCP clients pass. Other IP "
-              "goes to conntrack (stateful ports) or to the rules (stateless).", "drop"),
+              "Verdicts that no rule can change: packets whose upper-layer header OVS cannot "
+              "see, RA, redirects and DHCP server replies from a VM are dropped, NA targets "
+              "checked; ARP, ND, MLD and DHCP clients pass. Other IP goes to conntrack (stateful "
+              "ports) or to the rules (stateless).", "drop"),
     TableSpec(Table.EGRESS_CT,
               "After conntrack: invalid dropped; replies and related of allowed connections "
               "pass; replies of blocked connections dropped.", "EGRESS_RULES"),

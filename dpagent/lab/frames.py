@@ -89,3 +89,48 @@ class FrameTap:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+ETH_P_IPV6 = 0x86DD
+IPPROTO_ICMPV6 = 58
+
+
+def link_local(mac: str) -> str:
+    """The EUI-64 IPv6 link-local address of ``mac`` (what the kernel gives an interface)."""
+    b = bytearray(mac_bytes(mac))
+    b[0] ^= 0x02
+    eui = bytes(b[:3]) + b"\xff\xfe" + bytes(b[3:])
+    return socket.inet_ntop(socket.AF_INET6, b"\xfe\x80" + b"\0" * 6 + eui)
+
+
+def ipv6_packet(src: str, dst: str, next_header: int, payload: bytes) -> bytes:
+    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), next_header, 255,
+                       socket.inet_pton(socket.AF_INET6, src),
+                       socket.inet_pton(socket.AF_INET6, dst)) + payload
+
+
+def ipv6_fragment(next_header: int, offset: int, more: bool, ident: int = 0x4450) -> bytes:
+    """A fragment header; ``offset`` in 8-byte units."""
+    return struct.pack("!BBHI", next_header, 0, (offset << 3) | int(more), ident)
+
+
+def ipv6_dstopts(next_header: int, filler: bytes = b"", length: int | None = None) -> bytes:
+    """A destination-options header of PadN options carrying ``filler``, ``length`` bytes long
+    (a multiple of 8; by default just enough). The length field may claim more than is sent:
+    cut the result to make a header chain that does not fit its packet."""
+    size = length or -(-(len(filler) + 4) // 8) * 8
+    body, data, left = b"", filler, size - 2
+    while left > 0:
+        n = min(left - 2, 255)
+        chunk, data = data[:n], data[n:]
+        body += bytes([1, n]) + chunk.ljust(n, b"\0")
+        left -= n + 2
+    return bytes([next_header, size // 8 - 1]) + body
+
+
+def icmpv6(src: str, dst: str, kind: int, code: int, body: bytes) -> bytes:
+    """An ICMPv6 message with its checksum (over the IPv6 pseudo-header)."""
+    message = struct.pack("!BBH", kind, code, 0) + body
+    pseudo = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+              + struct.pack("!IxxxB", len(message), IPPROTO_ICMPV6))
+    return message[:2] + struct.pack("!H", _checksum(pseudo + message)) + message[4:]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.reference.model import RefPort, RefRule, member_networks, parse_ports
-from tests.reference.packets import EGRESS, PROTO_ICMPV6, PROTO_UDP, Packet
+from tests.reference.packets import EGRESS, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, Packet
 
 #: ICMPv6 types the egress base decides.
 RA, REDIRECT, RS, NS, NA = 134, 137, 133, 135, 136
@@ -91,6 +91,9 @@ class Evaluator:
             return spoof
         if packet.ethertype == "ARP":
             return allow("egress base: ARP from an allowed MAC/IP")
+        hidden = _hidden_upper_layer(packet)
+        if hidden is not None:
+            return deny(f"egress base: {hidden}")
         udp = self._udp_ports(packet)
         server, client = _DHCP[packet.ethertype]
         if udp == server:
@@ -238,3 +241,23 @@ def _address(value: str | None) -> Any:
         return ipaddress.ip_address(value)
     except ValueError:
         return None
+
+
+UNWALKED_IPV6_HEADERS = frozenset({0, 43, 60, 135, 139, 140, 253, 254})
+
+
+def _hidden_upper_layer(packet: Packet) -> str | None:
+    """Why the packet's upper-layer header cannot be seen (docs/security-groups.md), if so."""
+    if packet.ethertype not in ("IPv4", "IPv6"):
+        return None
+    if packet.ethertype == "IPv6" and packet.ip_proto in UNWALKED_IPV6_HEADERS:
+        return f"IPv6 next header {packet.ip_proto} left unparsed"
+    if not packet.has_l4:
+        return None  # a later fragment: no upper-layer header to see
+    if packet.ethertype == "IPv6" and packet.ip_proto == 44:
+        return "a fragment header left unparsed"
+    if packet.ethertype == "IPv6" and packet.ip_proto == PROTO_ICMPV6 and packet.icmp_type == 0:
+        return "ICMPv6 type 0 (a header too short to read)"
+    if packet.ip_proto in (PROTO_TCP, PROTO_UDP) and packet.l4_dst == 0:
+        return "destination port 0 (a header too short to read)"
+    return None

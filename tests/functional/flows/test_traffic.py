@@ -6,7 +6,20 @@ import time
 
 import pytest
 
-from dpagent.lab.frames import ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, FrameTap, ethernet, icmp_echo
+from dpagent.lab.frames import (
+    ETH_P_8021AD,
+    ETH_P_8021Q,
+    ETH_P_IP,
+    ETH_P_IPV6,
+    FrameTap,
+    ethernet,
+    icmp_echo,
+    icmpv6,
+    ipv6_dstopts,
+    ipv6_fragment,
+    ipv6_packet,
+    link_local,
+)
 from dpagent.lab.netns import NetnsVM
 from flows import compile_sg_info
 
@@ -231,4 +244,45 @@ def test_a_vm_never_gets_a_tagged_frame_out_of_its_port(lab):
         assert uplink == {b"untagged"}
     finally:
         external.destroy()
+        lab.program(GROUPS)
+
+
+def hidden_header_packets(src, dst):
+    """marker -> an IPv6 packet from ``src`` whose upper-layer header (an RA, or a DHCPv6
+    server reply) OVS cannot see; each carries its marker in a padding option."""
+    ra = icmpv6(src, dst, 134, 0, bytes(12))
+    return {
+        b"chain-longer-than-fragment": ipv6_packet(src, dst, 44, ipv6_fragment(60, 0, True)
+            + ipv6_dstopts(58, b"chain-longer-than-fragment", length=1024)[:600]),
+        b"icmpv6-cut-after-1-byte": ipv6_packet(src, dst, 44, ipv6_fragment(60, 0, True)
+            + ipv6_dstopts(58, b"icmpv6-cut-after-1-byte") + ra[:1]),
+        b"udp-cut-after-2-bytes": ipv6_packet(src, dst, 44, ipv6_fragment(60, 0, True)
+            + ipv6_dstopts(17, b"udp-cut-after-2-bytes") + bytes([2, 35])),
+        b"behind-a-mobility-header": ipv6_packet(src, dst, 135, bytes([58, 0, 0, 0])
+            + b"behind-a-mobility-header" + ra),
+    }
+
+
+def test_ipv6_whose_upper_layer_header_is_unseen_is_dropped_from_any_port(lab):
+    """Real frames: stateless and stateful senders, a stateless receiver that takes any IPv6
+    (so only the sender's egress can stop them); an ordinary echo request passes."""
+    groups = dict(GROUPS, **{"sl-a": [r("egress", "IPv6", stateful=False)],
+                             "sl-b": [r("ingress", "IPv6", stateful=False)]})
+    lab.program(groups)
+    receiver = lab.vms["sl-b"]
+    dst = link_local(receiver.mac)
+    try:
+        for sender in (lab.vms["sl-a"], lab.vms["client"]):
+            src = link_local(sender.mac)
+            control = b"echo-from-" + sender.name.encode()
+            packets = {control: ipv6_packet(src, dst, 58, icmpv6(src, dst, 128, 0,
+                                                                  b"\0\1\0\1" + control)),
+                       **hidden_header_packets(src, dst)}
+            with FrameTap(sender.netns, "eth0") as out, \
+                    FrameTap(receiver.netns, "eth0") as at_receiver:
+                for packet in packets.values():
+                    out.send(ethernet(receiver.mac, sender.mac, ETH_P_IPV6, packet))
+                seen = seen_markers(at_receiver.frames(1.0), packets)
+            assert seen == {control}, sender.name
+    finally:
         lab.program(GROUPS)
