@@ -98,4 +98,5 @@ def test_port_without_port_security_needs_no_groups():
     assert not result.errors
     lines = flows_of(result, 1)
     assert lines == ["table=0,priority=100,cookie=" + lines[0].split("cookie=")[1].split(",")[0]
-                     + ",in_port=1,vlan_tci=0x0000/0x1fff,actions=load:0x1->NXM_NX_REG6[],goto_table:20"]
+                     + ",in_port=1,vlan_tci=0x0000/0x1fff"
+                     + ",actions=load:0x1->NXM_NX_REG6[],goto_table:20"]
