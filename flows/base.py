@@ -137,6 +137,13 @@ def _conntrack_verdicts() -> list[Flow]:
             _f(ct_table, 90, (("ct_state", "+rel+trk"), not_blocked), accepted),
             _f(ct_table, 80, (("ct_state", "+rpl+trk"),), actions.DROP),
             _f(ct_table, 80, (("ct_state", "+rel+trk"),), actions.DROP),
+            # Conntrack reassembled the datagram and judged it whole; its first fragment, which
+            # carries the headers, goes through the rules. The later ones carry no ports (IPv6:
+            # not even the protocol) for a rule to match, and are nothing to the receiver
+            # without the first: they follow it -- through the same commit, since every ct()
+            # reassembles again and would hold a first fragment whose followers went elsewhere.
+            *[_f(ct_table, 70, ((ip, ""), ("nw_frag", "later"), ("ct_state", "+trk")),
+                 (actions.goto(accept_table),)) for ip in ("ip", "ipv6")],
             _f(ct_table, PRIO_MISS, (), (actions.goto(rules_table),)),
             _f(rules_table, PRIO_MISS, (), actions.DROP),
             _f(accept_table, PRIO_MISS, (), accepted),

@@ -63,6 +63,10 @@ def conjunction_key(atom: Atom) -> ConjunctionKey | None:
     return None
 
 
+IPV6_LATER_FRAGMENT: tuple[MatchItem, ...] = (("ipv6", ""), ("nw_proto", "44"))
+"""How OVS shows a non-first IPv6 fragment, whatever it carries."""
+
+
 def templates(atoms: tuple[Atom, ...], stateless: bool,
               conj_ids: Mapping[ConjunctionKey, int],
               cache: dict[tuple[str, bool], list[RuleTemplate]] | None = None,
@@ -119,7 +123,14 @@ def _atom_templates(atom: Atom, stateless: bool, conj_ids: Mapping[ConjunctionKe
                 l4.append(src + dst)
     meaning = f"{atom.direction.value}: {'; '.join(atom.origins)}"
     found = [RuleTemplate(table, priority, head, remote + part, acts, meaning) for part in l4]
-    if stateless and atom.has_l4_constraint:
+    if stateless and atom.ethertype == 6 and atom.protocol is not None:
+        # OVS reports a non-first IPv6 fragment as nw_proto=44 (the fragment header): neither
+        # the protocol nor the ports can be checked, only the far side. Safe without conntrack
+        # too: a later fragment is nothing to the receiver without its first, which the rule
+        # checked whole.
+        found.append(RuleTemplate(table, priority, IPV6_LATER_FRAGMENT,
+                                  remote + (("nw_frag", "later"),), acts, meaning))
+    elif stateless and atom.has_l4_constraint:
         # A non-first fragment has no ports or ICMP header: the protocol and the far side are
         # all a stateless filter can check, and without conntrack nothing reassembles it.
         found.append(RuleTemplate(table, priority, head, remote + (("nw_frag", "later"),), acts,

@@ -285,8 +285,11 @@ class OVSSandbox:
     def replace_flows(self, bridge: str, text: str) -> None:
         """Make ``text`` (one flow per line) the bridge's whole flow table.
 
-        One OpenFlow 1.5 bundle: the switch never shows a half-applied table.
+        One OpenFlow 1.5 bundle: the switch never shows a half-applied table. Fragments are
+        handled "nx-match", as the agent's programmer sets it (in OVS's default mode a first
+        fragment's ports and ICMP type read 0, and dpagent's flows would mistake it).
         """
+        self.ofctl("set-frags", bridge, "nx-match")
         self.ofctl("-O", "OpenFlow15", "--bundle", "replace-flows", bridge, "-", input=text)
 
     def trace(self, bridge: str, flow: str, ct_next: Sequence[str] | None = None) -> TraceVerdict:

@@ -183,8 +183,9 @@ class Evaluator:
             return False
         if rule.matches_nothing:
             return False
-        if rule.protocol is not None and rule.protocol != packet.ip_proto:
-            return False
+        later_v6 = packet.ethertype == "IPv6" and not packet.has_l4
+        if rule.protocol is not None and rule.protocol != packet.ip_proto and not later_v6:
+            return False  # a later IPv6 fragment does not say its protocol (contract)
         if packet.has_l4:
             if not self._l4_matches(rule, packet):
                 return False
@@ -250,10 +251,10 @@ def _hidden_upper_layer(packet: Packet) -> str | None:
     """Why the packet's upper-layer header cannot be seen (docs/security-groups.md), if so."""
     if packet.ethertype not in ("IPv4", "IPv6"):
         return None
+    if not packet.has_l4:
+        return None  # a later fragment: no upper-layer header to see (nor its protocol)
     if packet.ethertype == "IPv6" and packet.ip_proto in UNWALKED_IPV6_HEADERS:
         return f"IPv6 next header {packet.ip_proto} left unparsed"
-    if not packet.has_l4:
-        return None  # a later fragment: no upper-layer header to see
     if packet.ethertype == "IPv6" and packet.ip_proto == 44:
         return "a fragment header left unparsed"
     if packet.ethertype == "IPv6" and packet.ip_proto == PROTO_ICMPV6 and packet.icmp_type == 0:

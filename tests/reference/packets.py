@@ -92,6 +92,8 @@ class Packet:
                  else [f"nw_src={self.ip_src}", f"nw_dst={self.ip_dst}"])
         frag = [] if self.fragment == "no" else [f"nw_frag={self.fragment}"]
         proto = self.ip_proto
+        if v6 and self.fragment == "later":  # OVS sees only the fragment header of these
+            return ",".join(["ipv6", *head, *addrs, "nw_proto=44", *frag])
         if not self.has_l4 or proto not in (*_L4_KEYWORDS, PROTO_ICMP, PROTO_ICMPV6):
             keyword = "ipv6" if v6 else "ip"
             return ",".join([keyword, *head, *addrs, f"nw_proto={proto}", *frag])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -286,3 +288,50 @@ def test_ipv6_whose_upper_layer_header_is_unseen_is_dropped_from_any_port(lab):
             assert seen == {control}, sender.name
     finally:
         lab.program(GROUPS)
+
+
+UDP_5432 = {"protocol": "udp", "port_range_min": 5432, "port_range_max": 5432}
+FRAGMENTING = dict(GROUPS, **{
+    "web": [*GROUPS["web"], *(r("ingress", e, **UDP_5432) for e in ("IPv4", "IPv6"))],
+    "sl-a": [*(r(d, e, stateful=False, protocol=p) for d in ("ingress", "egress")
+               for e, p in (("IPv4", "icmp"), ("IPv6", "ipv6-icmp"))),
+             *(r("egress", e, stateful=False, **UDP_5432) for e in ("IPv4", "IPv6"))],
+    "sl-b": [*(r(d, e, stateful=False, protocol=p) for d in ("ingress", "egress")
+               for e, p in (("IPv4", "icmp"), ("IPv6", "ipv6-icmp"))),
+             *(r("ingress", e, stateful=False, **UDP_5432) for e in ("IPv4", "IPv6"))],
+})
+
+UDP_RECEIVE = ("import socket, sys; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); "
+               "s.bind(('::', 5432)); s.settimeout(3); print(len(s.recv(65535)))")
+UDP_SEND = ("import socket, sys; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); "
+            "s.sendto(b'x' * 3000, socket.getaddrinfo(sys.argv[1], 5432)[0][4])")
+
+
+@pytest.mark.parametrize("family", ["IPv4", "IPv6"])
+@pytest.mark.parametrize("pair", [("client", "web"), ("sl-a", "sl-b")], ids=["stateful",
+                                                                            "stateless"])
+def test_allowed_fragmented_traffic_arrives_whole(lab, family, pair):
+    """3,000-byte pings (three fragments each way on a 1,500-byte MTU) between ports whose
+    rules allow ICMP: every one answered."""
+    lab.program(FRAGMENTING)
+    sender, receiver = (lab.vms[name] for name in pair)
+    if family == "IPv4":
+        command = ["ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "3000", receiver.ip4]
+    else:
+        command = ["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "-s", "3000",
+                   f"{link_local(receiver.mac)}%eth0"]
+        for vm in (sender, receiver):  # a fresh link-local address is tentative for ~1 s
+            deadline = time.monotonic() + 5
+            while vm.exec(["ip", "-6", "addr", "show", "dev", "eth0", "tentative"]).stdout:
+                assert time.monotonic() < deadline, f"{vm.name}: link-local still tentative"
+                time.sleep(0.1)
+    result = sender.exec(command)
+    assert " 0% packet loss" in result.stdout, result.stdout
+    # a 3,000-byte UDP datagram to a port a rule allows: the later fragments have no port
+    target = receiver.ip4 if family == "IPv4" else f"{link_local(receiver.mac)}%eth0"
+    listener = subprocess.Popen(["ip", "netns", "exec", receiver.netns, sys.executable, "-c",
+                                 UDP_RECEIVE], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    sender.exec([sys.executable, "-c", UDP_SEND, "::ffff:" + target if family == "IPv4"
+                 else target])
+    assert listener.communicate(timeout=10)[0].strip() == "3000"
