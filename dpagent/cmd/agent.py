@@ -11,6 +11,7 @@ must monkey-patch before anything else touches sockets or threads, hence the ord
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 import warnings
 from typing import Any
@@ -20,12 +21,28 @@ from oslo_config import cfg
 from dpagent.conf.agent import register_agent_opts
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("dpagent")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        return "unknown"
+
+
 def chosen_backend(argv: list[str]) -> str:
     """Read ``[agent] service_backend`` alone, before anything imports oslo.service (importing
-    oslo.messaging does, and would lock oslo.service to its eventlet default)."""
+    oslo.messaging does, and would lock oslo.service to its eventlet default).
+
+    oslo.log's command-line options (``--debug``, ``--log-file``... which distributions' units
+    pass, RDO's ``--log-file`` for one) are known here too, or this first parse would reject
+    them; ``--help`` is left to the full parser, which knows every option."""
+    if any(arg in ("-h", "--help") for arg in argv):
+        return "threading"
+    from oslo_log import log  # imports neither oslo.service nor oslo.messaging
+
     early = cfg.ConfigOpts()
     register_agent_opts(early)
-    early(argv, project="dpagent", prog="dpagent")
+    log.register_options(early)
+    early(argv, project="dpagent", prog="dpagent", version=version())
     return str(early.agent.service_backend)
 
 
@@ -34,7 +51,7 @@ def parse_config(argv: list[str], conf: cfg.ConfigOpts, logging: Any) -> None:
 
     register_opts(conf)
     logging.register_options(conf)
-    conf(argv, project="dpagent", prog="dpagent")
+    conf(argv, project="dpagent", prog="dpagent", version=version())
 
 
 def select_backend(name: str) -> None:
