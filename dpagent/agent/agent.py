@@ -615,15 +615,18 @@ class Agent:
     # -- status ------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        """For the status socket and the heartbeat, from their threads: read from a copy of
+        the ports (one C-level copy under the GIL), which the worker changes as it goes."""
+        ports = self.ports.copy()
         states: dict[str, int] = {}
-        for record in self.ports.values():
+        for record in ports.values():
             states[record.state] = states.get(record.state, 0) + 1
         return {
             "admin_state_up": self.admin_state_up,
             "switch": {"healthy": self.switch_problem is None, "problem": self.switch_problem,
                        "since": self.switch_problem_since},
             "ports": states,
-            "failed": {p: r.reason for p, r in self.ports.items() if r.state == "failed"},
+            "failed": {p: r.reason for p, r in ports.items() if r.state == "failed"},
             "flows_installed": self.dataplane.programmer.installed_count,
             "last_sync": self.last_sync,
             "networks": self.vlans.networks(),

@@ -391,10 +391,12 @@ class SriovPorts:
     # -- status ----------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
+        """From other threads: read from a copy of the ports, which the worker changes."""
+        records = list(self.ports.copy().values())
         states: dict[str, int] = {}
-        for record in self.ports.values():
+        for record in records:
             states[record.state] = states.get(record.state, 0) + 1
-        failed = {p.port_id: p.reason for p in self.ports.values() if p.state == "failed"}
+        failed = {p.port_id: p.reason for p in records if p.state == "failed"}
         return {"ports": states, "failed": failed, "synced_once": self.synced_once}
 
 
