@@ -29,6 +29,7 @@ from dpagent.agent.ovsdb import Vif
 from dpagent.agent.reporting import ControlPlaneUnavailable, PortReports
 from dpagent.agent.reporting import call as call_control_plane
 from dpagent.agent.sg_cache import Changed, SecurityGroupCache
+from dpagent.bridge.takeover import controller_hand_over
 from dpagent.bridge.transport import SwitchError
 from flows.model import Network, Uplink
 
@@ -357,8 +358,7 @@ class Agent:
                 else:  # nothing to repair from yet: only ask
                     self.dataplane.programmer.probe()
             self._process(work)
-            if self.switch_problem is not None:
-                self._switch_ok()
+            self._switch_ok()
             self._backoff = 0.0
         except SwitchError as exc:
             self._switch_failed(exc)
@@ -442,11 +442,11 @@ class Agent:
         # commit (removing it flushes the bridge, so the bundle brings every flow)
         first = not self.synced_once
         bridge = self.settings.integration_bridge
-        controlled = first and bool(self.switch.controllers(bridge))
+        hand_over = controller_hand_over(self.switch, bridge) if first else None
         report = self.dataplane.full_sync(
-            self.cache.model(), reason, flush=(self.flush_on_first_sync and first) or controlled,
-            sweep=first,
-            before_commit=(lambda: self.switch.drop_controllers(bridge)) if controlled else None)
+            self.cache.model(), reason,
+            flush=(self.flush_on_first_sync and first) or hand_over is not None,
+            sweep=first, before_commit=hand_over)
         if first:  # at once: the uplinks' two halves now disagree until this is done
             self.uplinks.take_over_deferred()
         self._settle(set(vifs), report.failed)

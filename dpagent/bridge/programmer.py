@@ -132,7 +132,7 @@ class BridgeProgrammer:
 
     def probe(self) -> None:
         """Ask the switch something (our canary); raises SwitchError while it cannot answer."""
-        self.transport.dump(canary_flow().cookie, (1 << 64) - 1)
+        self.switch_was_reset()
 
     def switch_was_reset(self) -> bool:
         """True when the canary flow is gone: the switch no longer holds what we installed."""

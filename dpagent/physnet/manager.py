@@ -40,6 +40,7 @@ from typing import Any
 
 from dpagent.agent.ovsdb import Ovsdb
 from dpagent.bridge.programmer import BridgeProgrammer
+from dpagent.bridge.takeover import controller_hand_over
 from dpagent.physnet import bridge_flows, migration
 from dpagent.physnet.config import check_options
 from dpagent.physnet.events import BridgeRowEvent
@@ -302,10 +303,9 @@ class PhysicalNetworks:
         # a fresh programmer takes the bridge over: another agent's flows (neutron's NORMAL
         # and VLAN rewrites) go in the same bundle as ours come in; its controller just
         # before that bundle's commit (removing it flushes the bridge: the bundle refills it)
-        controlled = bool(self.ovsdb.controllers(bridge))
-        report = programmer.reconcile(
-            f"wiring {bridge}", flush=controlled, sweep=True,
-            before_commit=(lambda: self.ovsdb.drop_controllers(bridge)) if controlled else None)
+        hand_over = controller_hand_over(self.ovsdb, bridge)
+        report = programmer.reconcile(f"wiring {bridge}", flush=hand_over is not None,
+                                      sweep=True, before_commit=hand_over)
         if report.rejected:
             return FAILED, f"bridge {bridge} refused dpagent's flows: {report.rejected}"
         physnet.programmer, physnet.vlans = programmer, vlans
