@@ -52,11 +52,19 @@ class _InterfaceEvent(event.RowEvent):  # type: ignore[misc]  # ovsdbapp ships n
         if event_name == self.ROW_UPDATE and old is not None:
             changed = {c for c in ("ofport", "external_ids", "name") if hasattr(old, c)}
             return bool(changed) and (vif_from_row(row) is not None
-                                      or vif_from_row(old) is not None)
+                                      or _previous_vif(row, old) is not None)
         return vif_from_row(row) is not None
 
     def run(self, event_name: str, row: Any, old: Any) -> None:
-        vif = vif_from_row(row) or (vif_from_row(old) if old is not None else None)
+        vif = vif_from_row(row)
+        before = _previous_vif(row, old) if event_name == self.ROW_UPDATE else None
+        if before is not None and (vif is None or vif.iface_id != before.iface_id):
+            # The interface's iface-id changed (or went): for the agent that is the old port
+            # unplugged, then -- if it has a new one -- the new port plugged; an update
+            # carrying only the new id would leave the old port wired on this interface.
+            self.owner.deliver_vif(self.ROW_DELETE, before)
+        if event_name == self.ROW_DELETE and vif is None and old is not None:
+            vif = vif_from_row(old)
         if vif is None:
             return
         if event_name != self.ROW_DELETE and not self.owner.on_watched_bridge(row.uuid):
@@ -64,6 +72,21 @@ class _InterfaceEvent(event.RowEvent):  # type: ignore[misc]  # ovsdbapp ships n
                       vif.name, vif.iface_id)
             return
         self.owner.deliver_vif(event_name, vif)
+
+
+def _previous_vif(row: Any, old: Any) -> Vif | None:
+    """The VIF the interface was before an update that changed its external_ids, if any
+    (``old`` holds only the columns that changed)."""
+    if old is None or not hasattr(old, "external_ids"):
+        return None
+    ids = old.external_ids or {}
+    iface_id = ids.get("iface-id")
+    if not iface_id:
+        return None
+    ofport = old.ofport if hasattr(old, "ofport") else row.ofport
+    ofport = ofport[0] if isinstance(ofport, list) and ofport else ofport
+    return Vif(getattr(old, "name", row.name), iface_id, ids.get("attached-mac", ""),
+               ofport if isinstance(ofport, int) else -1)
 
 
 class _WatchingIdl(connection.OvsdbIdl):  # type: ignore[misc]

@@ -396,3 +396,32 @@ def test_live_migration_parks_the_source_and_wires_the_destination(
     agent.port_updated("port-cli")
     wait_for(lambda: agent.ports["port-cli"].state == "wired", what="cli wired again")
     assert cli.ping(web.ip4)
+
+
+def test_an_interface_whose_iface_id_changes_becomes_the_new_port(agent, control_plane,
+                                                                  netns_vm, ovs_sandbox,
+                                                                  bridge):
+    """The same Interface gets another iface-id (a port re-created and re-plugged with the
+    same MAC): the old port is unplugged -- its flows go, it is reported down -- and the new
+    one is wired with its own rules. OVSDB's update carries only the new id."""
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["web"])
+    wait_for(lambda: {"port-web", "port-cli"} <= set(control_plane.up), what="ports up")
+    web.tcp_listen(80)
+    assert cli.tcp_connect(web.ip4, 80, timeout=3)
+    old_cookies = {f.split(",")[0] for f in ovs_sandbox.dump_flows(bridge)}
+
+    # the same MAC and address as port-web, which is deleted on the server
+    control_plane.add_port("port-web2", "net-a", web.mac, ["10.2.0.1"], ["plain"])
+    del control_plane.ports["port-web"]
+    ovs_sandbox.vsctl("set", "Interface", web.tap, "external_ids:iface-id=port-web2")
+    wait_for(lambda: "port-web" in control_plane.down and "port-web2" in control_plane.up,
+             what="port-web down, port-web2 up")
+    assert set(agent.ports) == {"port-web2", "port-cli"}
+    assert agent.ports["port-web2"].state == "wired"
+    assert agent.ports["port-web2"].vif.name == web.tap
+    wait_for(lambda: not cli.tcp_connect(web.ip4, 80, timeout=1),
+             what="web's tcp/80 rule gone with port-web")
+    assert cli.ping(web.ip4, timeout=1) is False  # "plain" admits nothing in
+    assert web.ping(cli.ip4)  # web2 may send (egress); cli admits ICMP
+    assert {f.split(",")[0] for f in ovs_sandbox.dump_flows(bridge)} != old_cookies
