@@ -31,6 +31,7 @@ from dpagent.agent.reporting import call as call_control_plane
 from dpagent.agent.sg_cache import Changed, SecurityGroupCache
 from dpagent.bridge.takeover import controller_hand_over
 from dpagent.bridge.transport import SwitchError
+from dpagent.rpc.errors import ControlPlaneError
 from flows.model import Network, Uplink
 
 LOG = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ class Agent:
         self.dataplane = dataplane
         self.vlans = vlans or LocalVlans()
         self.cache = SecurityGroupCache()
+        self._unapplied = Changed()
+        """Changes folded into the cache that the switch has not got yet (see _apply)."""
         self.uplinks: Uplinks = uplinks or NoUplinks()
         self.segments: dict[str, Segment] = {}
         """network id -> its segment"""
@@ -182,6 +185,8 @@ class Agent:
         self._wake = threading.Condition()
         self._stopping = threading.Event()
         self._backoff = 0.0
+        self._answered = False
+        """Whether a control-plane call got a reply since the last failed batch."""
         self._thread: threading.Thread | None = None
 
     # -- inputs (any thread) --------------------------------------------------------------------
@@ -351,6 +356,7 @@ class Agent:
             work, self._work = self._work, _Work()
         if not work:
             return False
+        started = time.monotonic()
         try:
             if self.switch_problem is not None:  # back? then the held work goes through
                 if self.synced_once:
@@ -365,18 +371,35 @@ class Agent:
             self._backoff = min(self.settings.switch_max_backoff,
                                 max(self.settings.retry_backoff, self._backoff * 2))
             self._requeue(work)
-            self._stopping.wait(self._backoff)
+            self._pause(started)
         except ControlPlaneUnavailable as exc:
+            # The wait grows only while nothing answers at all (broker or server down): a
+            # server that answers some calls and loses others is retried at the base pace,
+            # or a few lost replies in a row would hold every port back for up to a minute.
+            grown = 0.0 if self._answered else self._backoff * 2
+            self._answered = False
             self._backoff = min(self.settings.max_backoff,
-                                max(self.settings.retry_backoff, self._backoff * 2))
+                                max(self.settings.retry_backoff, grown))
             LOG.warning("control plane unavailable (%s); retrying in %.1f s", exc, self._backoff)
             self._requeue(work)
-            self._stopping.wait(self._backoff)
+            self._pause(started)
+        except ControlPlaneError as exc:  # it answered, with an error: one line, no trace
+            LOG.warning("the control plane failed (%s); retrying in %.1f s",
+                        exc, self.settings.retry_backoff)
+            self._requeue(work)
+            self._backoff = self.settings.retry_backoff
+            self._pause(started)
         except Exception:  # noqa: BLE001 - the worker must survive anything
             LOG.exception("processing failed; retrying")
             self._requeue(work)
-            self._stopping.wait(self.settings.retry_backoff)
+            self._backoff = self.settings.retry_backoff
+            self._pause(started)
         return True
+
+    def _pause(self, started: float) -> None:
+        """Wait out the backoff, counting the time the failed batch already took: a call that
+        timed out has waited its share, one refused at once (broker down) has not."""
+        self._stopping.wait(max(0.0, self._backoff - (time.monotonic() - started)))
 
     def _requeue(self, work: _Work) -> None:
         def merge(current: _Work) -> None:
@@ -392,9 +415,6 @@ class Agent:
         self._mark(merge)
 
     def _process(self, work: _Work) -> None:
-        if work.retry_reports:
-            # kept news first; raising here backs off while the server is away
-            self._reports.send(self.control_plane.update_device_list, [], [])
         if work.resync:
             self._full_sync(work.resync)
             return
@@ -402,22 +422,47 @@ class Agent:
             # No control plane needed to unwire: do it first, so it cannot be held up.
             gone: list[str] = []
             removed = self._unwire(work.removed, gone)
-            if removed:
-                self.dataplane.update(self.cache.model(), removed)
+            if removed or self._unapplied:
+                self._apply(removed)
             self._report(up=[], down=gone)  # only once their flows are gone
         for port_id, (state, reason) in sorted(work.parked.items()):
             if port_id in self.ports:
                 self._park(port_id, state, reason)
-        changed = Changed()
+        # each piece goes into the cache and into _unapplied at once, so a later call of
+        # this batch that fails loses none of them (the piece first: parking a port on the
+        # way applies and replaces _unapplied)
         if work.ports:
-            changed.merge(self._wire(work.ports))
+            self._pending(self._wire(work.ports))
         if work.rule_groups:
-            changed.merge(self._refresh(self.cache.ports_using(work.rule_groups)))
+            self._pending(self._refresh(self.cache.ports_using(work.rule_groups)))
         if work.member_groups:
-            changed.merge(self._refresh(self.cache.ports_referring_to(work.member_groups)))
-        if changed:
-            report = self.dataplane.update(self.cache.model(), changed)
-            self._settle(changed.ports, report.failed)
+            self._pending(self._refresh(self.cache.ports_referring_to(work.member_groups)))
+        if self._unapplied:
+            self._apply(Changed())
+        if work.retry_reports and self._reports:
+            # kept news last, so a lost reply to them cannot hold the flows back
+            if work == _Work(retry_reports=True):
+                self._reports.send(self._update_device_list, [], [])  # raises: back off
+            else:
+                self._report(up=[], down=[])
+
+    def _pending(self, changed: Changed) -> None:
+        """Note ``changed`` for the switch. A method, not ``self._unapplied.merge(step())``:
+        that binds the set before ``step`` runs, and a port parked in it replaces the set."""
+        self._unapplied.merge(changed)
+
+    def _apply(self, changed: Changed) -> None:
+        """Compile and install ``changed`` and whatever an earlier attempt folded into the
+        cache but never got onto the switch, then settle every port that went in.
+
+        The cache is changed before the switch is: a batch that fails after that (a later
+        server call, the switch) is retried, but its second fetch finds the cache already
+        up to date and reports no change -- without this the first change would be lost
+        (seen under churn with failing replies: a remote-group member never installed)."""
+        self._unapplied.merge(changed)
+        report = self.dataplane.update(self.cache.model(), self._unapplied)
+        applied, self._unapplied = self._unapplied, Changed()
+        self._settle(applied.ports, report.failed)
 
     # -- steps -------------------------------------------------------------------------------------
 
@@ -434,6 +479,7 @@ class Agent:
             if record is None or record.vif != vif:
                 self.ports[port_id] = PortRecord(vif)
         self.cache = SecurityGroupCache()
+        self._unapplied = Changed()  # the full sync below installs everything
         self._fetched.clear()
         self._wire(set(vifs))
         self.vlans.forget_unused()
@@ -470,7 +516,9 @@ class Agent:
             ids = [p for p in ids if p not in held]
         if not ids:
             return Changed()
-        details, failed = call_control_plane(self.control_plane.get_devices_details, ids)
+        # Before the call: the server moves them to BUILD even when its reply is lost.
+        self._fetched |= set(ids)
+        details, failed = self._ask(self.control_plane.get_devices_details, ids)
         bound: dict[str, dict[str, Any]] = {}
         down: list[str] = []
         for entry in details:
@@ -507,8 +555,7 @@ class Agent:
         self._report(up=[], down=down)
         if not bound:
             return Changed()
-        self._fetched |= set(bound)
-        info = call_control_plane(self.control_plane.security_group_info, sorted(bound))
+        info = self._ask(self.control_plane.security_group_info, sorted(bound))
         changed = self.cache.ingest(info, bound)
         missing = set(bound) - set(info.get("devices") or {})
         for port_id in missing:
@@ -524,7 +571,7 @@ class Agent:
         local = {p: {"ofport": self.ports[p].vif.ofport,
                      "local_vlan": self.vlans.vlan_of(self.ports[p].network_id or "")}
                  for p in ports if p in self.ports}
-        info = call_control_plane(self.control_plane.security_group_info, ports)
+        info = self._ask(self.control_plane.security_group_info, ports)
         return self.cache.ingest(info, local)
 
     def _unwire(self, port_ids: set[str], gone: list[str]) -> Changed:
@@ -566,15 +613,16 @@ class Agent:
         self.switch.set_port_vlan(record.vif.name, DEAD_VLAN, {})
         had_flows = self.cache.remove_port(port_id)
         self._release_vlan(port_id)
-        if had_flows:
-            self.dataplane.update(self.cache.model(), Changed(ports={port_id}))
+        if had_flows or self._unapplied:
+            self._apply(Changed(ports={port_id}))
         LOG.info("port %s parked on the dead VLAN: %s", port_id, reason)
 
     def _settle(self, port_ids: set[str], failed: dict[str, str]) -> None:
         """Report wired ports up -- newly wired ones and every one whose details were fetched
         again (which put it in BUILD) -- and retry failed ones a bounded number of times."""
         up, down, retry = [], [], set()
-        fetched, self._fetched = self._fetched, set()
+        fetched = self._fetched & port_ids
+        self._fetched -= port_ids
         for port_id in sorted(port_ids):
             record = self.ports.get(port_id)
             if record is None or record.state in PARKED and \
@@ -606,11 +654,28 @@ class Agent:
         details fetch, which puts ports in BUILD again) for a lost report would only make
         more calls that can fail."""
         try:
-            self._reports.send(self.control_plane.update_device_list, up, down)
+            self._reports.send(self._update_device_list, up, down)
+            if up or down:
+                LOG.debug("reported ports up %s down %s", up, down)
         except Exception as exc:  # noqa: BLE001 - away, or it failed: keep the news
             LOG.warning("reporting ports up %s down %s failed (%s); will tell again",
                         up, down, exc)
             self._mark(lambda w: setattr(w, "retry_reports", True))
+
+    def _ask(self, method: Callable[..., Any], *args: Any) -> Any:
+        """A control-plane call; a reply (even an error) tells the backoff someone is there."""
+        try:
+            result = call_control_plane(method, *args)
+        except ControlPlaneUnavailable:
+            raise
+        except Exception:
+            self._answered = True
+            raise
+        self._answered = True
+        return result
+
+    def _update_device_list(self, up: list[str], down: list[str]) -> None:
+        self._ask(self.control_plane.update_device_list, up, down)
 
     # -- status ------------------------------------------------------------------------------------
 

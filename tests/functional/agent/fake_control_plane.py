@@ -21,6 +21,8 @@ class FakeControlPlane:
         self.calls: list[str] = []
         self.status: dict[str, str] = {}
         self.available = True
+        self.fail_next: dict[str, list[bool]] = {}
+        """method -> outcomes of its next calls (True: that call fails), consumed in order"""
         self.lock = threading.Lock()
 
     def add_port(self, port_id: str, network: str, mac: str, ips: list[str],
@@ -35,6 +37,9 @@ class FakeControlPlane:
         self.calls.append(name)
         if not self.available:
             raise ControlPlaneUnavailable("fake control plane is down")
+        plan = self.fail_next.get(name)
+        if plan and plan.pop(0):
+            raise ControlPlaneUnavailable(f"fake control plane fails this {name}")
 
     def get_devices_details(self, devices):
         self._check("get_devices_details")

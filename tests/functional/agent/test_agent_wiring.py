@@ -425,3 +425,67 @@ def test_an_interface_whose_iface_id_changes_becomes_the_new_port(agent, control
     assert cli.ping(web.ip4, timeout=1) is False  # "plain" admits nothing in
     assert web.ping(cli.ip4)  # web2 may send (egress); cli admits ICMP
     assert {f.split(",")[0] for f in ovs_sandbox.dump_flows(bridge)} != old_cookies
+
+
+def test_a_change_fetched_by_a_batch_that_then_fails_still_reaches_the_switch(
+        agent, control_plane, netns_vm):
+    """One batch refetches db (whose reply already brings group app's new member) and then
+    fails on its next call; the retry finds the cache up to date -- the member must still be
+    installed (it was lost under churn with failing replies)."""
+    db = plug(netns_vm, control_plane, "db", "10.2.0.2", ["db"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
+    wait_for(lambda: {"port-db", "port-cli"} <= set(control_plane.up), what="ports up")
+    db.tcp_listen(5432)
+    assert not cli.tcp_connect(db.ip4, 5432, timeout=1)
+
+    with agent._wake:  # one batch: db fetched again, then app's members
+        control_plane.ports["port-cli"]["security_groups"] = ["plain", "app"]
+        control_plane.fail_next["security_group_info"] = [False, True]
+        agent.port_updated("port-db")
+        agent.security_groups_member_updated(["app"])
+    wait_for(lambda: not control_plane.fail_next["security_group_info"], what="the failure")
+    wait_for(lambda: cli.tcp_connect(db.ip4, 5432, timeout=1), timeout=10,
+             what="db reachable from cli, a member of app now")
+
+
+def test_a_port_fetched_again_in_a_batch_that_parks_another_is_reported_up(
+        agent, control_plane, netns_vm):
+    """Fetching details puts a port in BUILD; parking another port of the same batch (it
+    went administratively down) installs at once -- the fetched port must still be reported
+    up (a draft of the agent left it BUILD: its change went into a set the park replaced)."""
+    web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+    cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
+    wait_for(lambda: control_plane.status.get("port-web") == "ACTIVE"
+             and control_plane.status.get("port-cli") == "ACTIVE", what="ports up")
+    with agent._wake:  # one batch
+        control_plane.ports["port-web"]["admin_state_up"] = False
+        agent.port_updated("port-web")
+        agent.port_updated("port-cli")
+    wait_for(lambda: control_plane.status == {"port-web": "DOWN", "port-cli": "ACTIVE"},
+             what=f"web DOWN, cli ACTIVE (seen {control_plane.status})")
+    assert web.ofport > 0 and not cli.ping(web.ip4, timeout=1)
+
+
+def test_a_server_that_answers_some_calls_is_retried_at_the_base_pace(
+        ovs_sandbox, bridge, control_plane, netns_vm):
+    """Every batch gets a reply (the details) and then loses one (the rules): the server is
+    there, so the wait must not double each time (0.2, 0.4 ... 3.2 s: 6.2 s before the
+    sixth try; at the base pace about 1.2 s)."""
+    ovsdb = Ovsdb(ovs_sandbox.db_connection, 10)
+    programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
+    agent = Agent(Settings(integration_bridge=bridge, retry_backoff=0.2), ovsdb,
+                  control_plane, Dataplane(programmer))
+    ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"), bridge)
+    agent.start()
+    try:
+        web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
+        wait_for(lambda: control_plane.status.get("port-web") == "ACTIVE", what="web up")
+        control_plane.fail_next["security_group_info"] = [True] * 6
+        agent.port_updated("port-web")
+        wait_for(lambda: not control_plane.fail_next["security_group_info"], timeout=4,
+                 what="six failed batches, each 0.2 s apart")
+        wait_for(lambda: control_plane.status.get("port-web") == "ACTIVE", what="web up again")
+        assert web.ofport > 0
+    finally:
+        agent.stop()
+        ovsdb.stop()
