@@ -187,6 +187,8 @@ class Agent:
         self._backoff = 0.0
         self._answered = False
         """Whether a control-plane call got a reply since the last failed batch."""
+        self.control_plane_problem: str | None = None
+        """Why the last batch failed at the control plane; None once one succeeds."""
         self._thread: threading.Thread | None = None
 
     # -- inputs (any thread) --------------------------------------------------------------------
@@ -366,6 +368,7 @@ class Agent:
             self._process(work)
             self._switch_ok()
             self._backoff = 0.0
+            self.control_plane_problem = None
         except SwitchError as exc:
             self._switch_failed(exc)
             self._backoff = min(self.settings.switch_max_backoff,
@@ -381,11 +384,13 @@ class Agent:
             self._backoff = min(self.settings.max_backoff,
                                 max(self.settings.retry_backoff, grown))
             LOG.warning("control plane unavailable (%s); retrying in %.1f s", exc, self._backoff)
+            self.control_plane_problem = f"no answer: {exc}"
             self._requeue(work)
             self._pause(started)
         except ControlPlaneError as exc:  # it answered, with an error: one line, no trace
             LOG.warning("the control plane failed (%s); retrying in %.1f s",
                         exc, self.settings.retry_backoff)
+            self.control_plane_problem = f"it failed: {exc}"
             self._requeue(work)
             self._backoff = self.settings.retry_backoff
             self._pause(started)
@@ -694,5 +699,6 @@ class Agent:
             "failed": {p: r.reason for p, r in ports.items() if r.state == "failed"},
             "flows_installed": self.dataplane.programmer.installed_count,
             "last_sync": self.last_sync,
+            "control_plane_problem": self.control_plane_problem,
             "networks": self.vlans.networks(),
         }

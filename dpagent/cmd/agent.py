@@ -19,6 +19,8 @@ from typing import Any
 from oslo_config import cfg
 
 from dpagent.conf.agent import register_agent_opts
+from dpagent.daemon import preflight
+from dpagent.daemon.launcher import CONFIG_ERROR, run
 
 
 def version() -> str:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         select_backend(chosen_backend(args))
     except (cfg.Error, ValueError) as exc:
         print(f"dpagent: bad configuration: {exc}", file=sys.stderr)
-        return 2
+        return CONFIG_ERROR
     from oslo_log import log as logging
 
     # The program's entry point owns the global CONF: oslo.messaging registers some of its
@@ -86,15 +88,33 @@ def main(argv: list[str] | None = None) -> int:
         parse_config(args, conf, logging)
     except (cfg.Error, ValueError) as exc:
         print(f"dpagent: bad configuration: {exc}", file=sys.stderr)
-        return 2
+        return CONFIG_ERROR
+    problems = preflight_problems(conf)
+    if problems:
+        for problem in problems:
+            print(f"dpagent: bad configuration: {problem}", file=sys.stderr)
+        return CONFIG_ERROR
     logging.setup(conf, "dpagent")
     log = logging.getLogger(__name__)
-    if conf.agent.use_veth_interconnection:
-        log.error("use_veth_interconnection = true is not supported: dpagent connects br-int "
-                  "and the physical bridges with OVS patch ports (no kernel round trip, works "
-                  "with the userspace datapath) and migrates old veth pairs to them at start. "
-                  "Remove the option.")
-        return 2
+    for unknown in preflight.unknown_options(preflight.config_files(conf)):
+        log.warning("%s", unknown)
+    from dpagent.daemon.service import AgentService
+
+    return run(conf, AgentService(conf))
+
+
+def preflight_problems(conf: cfg.ConfigOpts) -> list[str]:
+    """Every mistake of the configuration that the options alone show (see preflight)."""
+    problems = preflight.option_values(conf)
+    if problems:  # the checks below read values: not before they all parse
+        return problems
+    from dpagent.physnet.config import PhysnetConfigError, check_options
+
+    try:
+        check_options(conf.ovs.bridge_mappings or {}, conf.ovs.integration_bridge,
+                      conf.agent.use_veth_interconnection)
+    except PhysnetConfigError as exc:
+        problems += str(exc).splitlines()
     if conf.sriov.physical_device_mappings:
         from sriov import SriovConfigError, SriovSettings
 
@@ -103,15 +123,11 @@ def main(argv: list[str] | None = None) -> int:
                                        conf.sriov.exclude_devices, conf.sriov.driver_overrides,
                                        conf.sriov.sysfs_root)
         except SriovConfigError as exc:
-            log.error("bad [sriov] configuration: %s", exc)
-            print(f"dpagent: bad [sriov] configuration: {exc}", file=sys.stderr)
-            return 2
-    from dpagent.daemon.launcher import launch
-    from dpagent.daemon.service import AgentService
-
-    launch(conf, AgentService(conf)).wait()
-    return 0
-
+            problems.append(f"[sriov] {exc}")
+    problems += preflight.transport_url(conf)
+    problems += preflight.socket_path("[agent] status_socket", conf.agent.status_socket)
+    problems += preflight.log_destination(conf.log_file, conf.log_dir)
+    return problems
 
 if __name__ == "__main__":
     sys.exit(main())

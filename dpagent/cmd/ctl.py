@@ -53,6 +53,8 @@ def render(status: dict[str, Any]) -> str:
         f"flows installed: {status.get('flows_installed', 0)}",
         f"last full sync:  {_age(status.get('last_sync'))}",
     ]
+    if status.get("waiting_for"):
+        lines.insert(0, f"waiting for:     {status['waiting_for']}")
     for port_id, reason in sorted((status.get("failed") or {}).items()):
         lines.append(f"  failed {port_id}: {reason}")
     return "\n".join(lines)

@@ -8,6 +8,10 @@ For dpagent a restart would mean a full resynchronisation and a new ``start_flag
 an operator who only wanted to raise the log level, so the worker's reload is attached here: the
 worker re-reads its configuration files (mutable options only, oslo.config warns about the
 rest) and calls ``reset()``, in the same process, with the same OpenFlow and RPC connections.
+
+A worker that exits with :data:`CONFIG_ERROR` found a mistake in the configuration that only
+start-up could find: forking it again would fail the same way, forever, while systemd sees a
+running unit. The master then shuts down and :func:`run` returns that code, for systemd.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any
 from oslo_config import cfg
 
 LOG = logging.getLogger(__name__)
+
+CONFIG_ERROR = 2
+"""Exit status of a daemon (or its worker) stopped by a configuration error."""
 
 
 def _attach_in_place_reload(conf: cfg.ConfigOpts, launcher: Any) -> None:
@@ -36,10 +43,33 @@ def _attach_in_place_reload(conf: cfg.ConfigOpts, launcher: Any) -> None:
     manager.register_hooks(on_new_worker=on_new_worker)
 
 
-def launch(conf: cfg.ConfigOpts, service: Any) -> Any:
-    """Start ``service`` under oslo.service (one worker); returns the launcher to wait on."""
+def _stop_on_config_error(launcher: Any, outcome: list[int]) -> None:
+    """Shut the master down, not fork again, when its worker exits with CONFIG_ERROR."""
+    manager = getattr(launcher, "_manager", None)
+    if manager is None or not hasattr(manager, "register_hooks"):
+        return  # the service runs in this process: its exit is the daemon's
+
+    def on_dead_worker(service_id: Any, worker_id: Any, exit_code: int) -> None:
+        if exit_code == CONFIG_ERROR:
+            outcome.append(exit_code)
+            manager.shutdown()  # returns once the master is shutting down: no new fork
+
+    manager.register_hooks(on_dead_worker=on_dead_worker)
+
+
+def run(conf: cfg.ConfigOpts, service: Any) -> int:
+    """Run ``service`` under oslo.service (one worker) until it ends; the exit status."""
     from oslo_service import service as oslo_service
 
     launcher = oslo_service.launch(conf, service, workers=1, restart_method="mutate")
     _attach_in_place_reload(conf, launcher)
-    return launcher
+    outcome: list[int] = []
+    _stop_on_config_error(launcher, outcome)
+    try:
+        launcher.wait()
+    except SystemExit:  # cotyledon's master ends with sys.exit(0)
+        if not outcome:
+            raise
+    # the threading backend's worker is another process: its dead-worker hook told us; the
+    # eventlet backend ran the service here
+    return outcome[0] if outcome else int(getattr(service, "exit_status", 0))

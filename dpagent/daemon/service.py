@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+import oslo_messaging
 from oslo_config import cfg
 from oslo_service import service as oslo_service
 
@@ -31,9 +32,11 @@ from dpagent.bridge.openflow.transport import OpenFlowTransport
 from dpagent.bridge.programmer import BridgeProgrammer
 from dpagent.bridge.transport import FlowTransport
 from dpagent.daemon import systemd
+from dpagent.daemon.launcher import CONFIG_ERROR
 from dpagent.daemon.status import StatusServer
 from dpagent.daemon.wiring import AgentNotificationHandler, RpcControlPlane, RpcSriovControlPlane
 from dpagent.physnet import PhysicalNetworks
+from dpagent.physnet.config import PhysnetConfigError
 from dpagent.physnet.segments import recorded_networks
 from dpagent.rpc import topics
 from dpagent.rpc.consumers import NotificationConsumers
@@ -42,9 +45,21 @@ from dpagent.rpc.plugin_api import PluginApi
 from dpagent.rpc.state_report import StateReporter, sriov_agent_configurations
 from dpagent.rpc.transport import make_transport
 from dpagent.rpc.trunks import TrunkApi
-from sriov import NetlinkLinkOps, SriovSettings
+from sriov import NetlinkLinkOps, SriovConfigError, SriovSettings
 
 LOG = logging.getLogger(__name__)
+
+
+
+class StartConfigError(Exception):
+    """A configured thing the start found unusable (the status socket's path, say)."""
+
+
+START_CONFIG_ERRORS = (StartConfigError, PhysnetConfigError, SriovConfigError, cfg.Error,
+                       oslo_messaging.InvalidTransportURL, oslo_messaging.DriverLoadFailure)
+"""Start-up failures that are mistakes of the configuration: trying again cannot help. The
+daemon checks for them before it forks (dpagent.daemon.preflight); these are the cases only
+a start finds, or that changed in between."""
 
 
 def ovs_rundir(ovsdb_connection: str) -> str:
@@ -78,12 +93,34 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.sriov: SriovPorts | None = None  # the SR-IOV side, when configured
         self.started_at = time.time()
         self._last_problem: str | None = None
+        self.exit_status = 0
+        """The daemon's exit status, when the service ended it itself."""
+        self._starting: str | None = "the start to begin"
+        """What start() waits for now; None once it has returned."""
 
     # -- oslo.service ServiceBase --------------------------------------------------------------
 
     def start(self) -> None:
+        """Build and start the parts; a configuration error ends the worker with
+        CONFIG_ERROR, which makes the master stop rather than fork it again (see launcher)."""
+        try:
+            self._start()
+        except START_CONFIG_ERRORS as exc:
+            LOG.error("cannot start: %s", exc)
+            self.exit_status = CONFIG_ERROR  # the eventlet backend runs it in this process
+            raise SystemExit(CONFIG_ERROR) from None
+
+    def _start(self) -> None:
         conf = self.conf
         bridge = conf.ovs.integration_bridge
+        # first: it answers while the rest starts (or waits for the broker)
+        self.status_server = StatusServer(conf.agent.status_socket, self.status)
+        try:
+            self.status_server.start()
+        except OSError as exc:
+            raise StartConfigError(f"[agent] status_socket {conf.agent.status_socket}: "
+                                   f"{exc.strerror or exc}") from exc
+        self._starting = f"OVSDB at {conf.ovs.ovsdb_connection}"
         self.ovsdb = Ovsdb(conf.ovs.ovsdb_connection, conf.ovs.ovsdb_timeout)
         self.ovsdb.ensure_bridge(bridge, conf.ovs.datapath_type)
         recorded = self.ovsdb.port_other_config(bridge)
@@ -97,7 +134,9 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             on_uplinks_changed=self._uplinks_changed)
         # hitless restart: the uplinks keep passing the networks the ports still use
         self.physnets.set_networks(recorded_networks(recorded))
+        self._starting = "the physical bridges"
         self.physnets.setup()
+        self._starting = f"the message broker at {_brokers(conf)}"
         self.transport = make_transport(conf)
         self.plugin = PluginApi.from_conf(self.transport, conf)
         settings = Settings(integration_bridge=bridge, device_retries=conf.agent.device_retries,
@@ -118,7 +157,6 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                                                 state_callback=self._state_extras,
                                                 on_resync=self.agent.resync,
                                                 health=self._health)
-        self.status_server = StatusServer(conf.agent.status_socket, self.status)
         self.agent.start()
         if self.sriov is not None:
             self.sriov.start()
@@ -128,7 +166,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if self.sriov is not None:
             self.sriov_consumers.start()
             self.sriov_reporter.start()
-        self.status_server.start()
+        self._starting = None
         systemd.notify("STATUS=synchronising with the control plane")
         LOG.info("dpagent started on host %s, bridge %s", conf.agent.host, bridge)
 
@@ -146,14 +184,17 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if self.agent is not None:
             self.agent.stop()
         for part in ("physnets", "ovsdb", "status_server"):
+            if getattr(self, part, None) is None:  # a start that failed before it
+                continue
             try:
                 getattr(self, part).stop()
             except Exception:  # noqa: BLE001
                 LOG.exception("stopping %s failed", part)
-        try:
-            self.transport.cleanup()
-        except Exception:  # noqa: BLE001
-            LOG.exception("closing the RPC transport failed")
+        if getattr(self, "transport", None) is not None:
+            try:
+                self.transport.cleanup()
+            except Exception:  # noqa: BLE001
+                LOG.exception("closing the RPC transport failed")
         self._stopped.set()
         LOG.info("dpagent stopped; the dataplane was left as it is")
 
@@ -242,6 +283,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         snapshot: dict[str, Any] = self.agent.status() if self.agent else {}
         if getattr(self, "reporter", None) is not None:
             snapshot["heartbeat"] = _heartbeat(self.reporter)
+        snapshot["waiting_for"] = self._waiting_for()
         snapshot["started_at"] = self.started_at
         snapshot["pid"] = os.getpid()
         if getattr(self, "physnets", None) is not None:
@@ -252,6 +294,23 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                                  "vfs_managed": self.sriov_vfs.vf_count(),
                                  "heartbeat": _heartbeat(self.sriov_reporter)}
         return snapshot
+
+    def _waiting_for(self) -> str | None:
+        """What keeps the agent from being ready, for ``dpagent-ctl status``; None if ready."""
+        if self._starting is not None:
+            return self._starting
+        agent = self.agent
+        if agent is None or agent.synced_once:
+            return None
+        problem = agent.control_plane_problem
+        return "the first full synchronisation with the control plane" + (
+            f" (last try: {problem})" if problem else "")
+
+
+def _brokers(conf: cfg.ConfigOpts) -> str:
+    """The transport URL's hosts, without credentials (they go to ``dpagent-ctl status``)."""
+    hosts = oslo_messaging.TransportURL.parse(conf, conf.transport_url).hosts
+    return ", ".join(f"{h.hostname}:{h.port or 5672}" for h in hosts) or "?"
 
 
 def _heartbeat(reporter: StateReporter) -> dict[str, Any]:
