@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -85,7 +85,7 @@ class LocalSwitch(Protocol):
     def vifs(self, bridge: str) -> list[Vif]:
         ...
 
-    def set_port_vlan(self, port: str, tag: int, other_config: dict[str, str]) -> None:
+    def set_port_vlans(self, tags: Mapping[str, tuple[int, dict[str, str]]]) -> None:
         ...
 
     def controllers(self, bridge: str) -> list[str]:
@@ -526,6 +526,7 @@ class Agent:
         details, failed = self._ask(self.control_plane.get_devices_details, ids)
         bound: dict[str, dict[str, Any]] = {}
         down: list[str] = []
+        tags: dict[str, tuple[int, dict[str, str]]] = {}  # written at once, below
         for entry in details:
             device = entry.get("device") if isinstance(entry, dict) else None
             if not isinstance(device, str) or device not in self.ports:
@@ -548,12 +549,13 @@ class Agent:
                 self.cache.networks[vlan] = Network(record.network_id, vlan,
                                                     self.uplinks.uplink(*segment))
                 self._announce_networks()
-            self.switch.set_port_vlan(record.vif.name, vlan, {
+            tags[record.vif.name] = (vlan, {
                 "net_uuid": record.network_id, "tag": str(vlan),
                 "network_type": str(entry.get("network_type") or ""),
                 "physical_network": str(entry.get("physical_network") or ""),
                 "segmentation_id": str(entry.get("segmentation_id") or "")})
             bound[port_id] = {"ofport": record.vif.ofport, "local_vlan": vlan}
+        self.switch.set_port_vlans(tags)
         for port_id in failed:
             if port_id in self.ports:
                 self.ports[port_id].reason = "the server failed to give its details"
@@ -615,7 +617,7 @@ class Agent:
         """Cut the VIF off: dead VLAN first (nothing forwards it), then its flows go."""
         record = self.ports[port_id]
         record.state, record.reason = state, reason
-        self.switch.set_port_vlan(record.vif.name, DEAD_VLAN, {})
+        self.switch.set_port_vlans({record.vif.name: (DEAD_VLAN, {})})
         had_flows = self.cache.remove_port(port_id)
         self._release_vlan(port_id)
         if had_flows or self._unapplied:

@@ -8,7 +8,7 @@ reported so that the agent resynchronises everything, since events may have been
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,8 +249,14 @@ class Ovsdb:
         return {row["name"]: dict(row["other_config"] or {}) for row in rows
                 if row["name"] in ports}
 
-    def set_port_vlan(self, port: str, tag: int, other_config: dict[str, str]) -> None:
-        """Tag the port and record why (network, segment), so a restart restores the VLAN."""
+    def set_port_vlans(self, tags: Mapping[str, tuple[int, dict[str, str]]]) -> None:
+        """Tag ports (name -> (tag, other_config)) and record why (network, segment), so a
+        restart restores the VLANs; one transaction for all of them: each transaction that
+        changes a Port makes ovs-vswitchd reconfigure the bridge, and one per port made a
+        cold start of 1,000 untagged VIFs spend 41 s here (2,000: most of 256 s)."""
+        if not tags:
+            return
         with self.api.transaction(check_error=True) as txn:
-            txn.add(self.api.db_set("Port", port, ("tag", tag)))
-            txn.add(self.api.db_set("Port", port, ("other_config", other_config)))
+            for port, (tag, other_config) in sorted(tags.items()):
+                txn.add(self.api.db_set("Port", port, ("tag", tag),
+                                        ("other_config", other_config)))

@@ -489,3 +489,35 @@ def test_a_server_that_answers_some_calls_is_retried_at_the_base_pace(
     finally:
         agent.stop()
         ovsdb.stop()
+
+
+def test_the_tags_of_a_batch_are_written_in_one_ovsdb_transaction(
+        ovs_sandbox, bridge, control_plane, netns_vm):
+    """Each OVSDB transaction that changes a Port makes ovs-vswitchd reconfigure the bridge:
+    one per port made a cold start of 1,000 untagged VIFs take 50 s. VIFs plugged before the
+    agent starts are tagged in one transaction."""
+    writes: list[dict] = []
+
+    class CountingOvsdb(Ovsdb):
+        def set_port_vlans(self, tags):
+            writes.append(dict(tags))
+            super().set_port_vlans(tags)
+
+    vms = [plug(netns_vm, control_plane, f"vm{i}", f"10.2.0.{i + 1}", ["web"])
+           for i in range(5)]
+    ovsdb = CountingOvsdb(ovs_sandbox.db_connection, 10)
+    programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
+    agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
+                  Dataplane(programmer))
+    ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"), bridge)
+    agent.start()
+    try:
+        wait_for(lambda: all(control_plane.status.get(f"port-vm{i}") == "ACTIVE"
+                             for i in range(5)), what="all five up")
+        assert len(writes) == 1 and set(writes[0]) == {vm.tap for vm in vms}, writes
+        tags = {vlan_tag(ovs_sandbox, vm) for vm in vms}
+        assert len(tags) == 1 and tags != {"4095"} and tags != {"[]"}  # one network's VLAN
+        assert vms[0].ping(vms[1].ip4)
+    finally:
+        agent.stop()
+        ovsdb.stop()
