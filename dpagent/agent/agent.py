@@ -27,7 +27,7 @@ from dpagent.agent.dataplane import Dataplane
 from dpagent.agent.local_vlan import DEAD_VLAN, LocalVlans
 from dpagent.agent.ovsdb import Vif
 from dpagent.agent.reporting import ControlPlaneUnavailable, PortReports
-from dpagent.agent.reporting import call as call_control_plane
+from dpagent.agent.retry import Backoff
 from dpagent.agent.sg_cache import Changed, SecurityGroupCache
 from dpagent.bridge.takeover import controller_hand_over
 from dpagent.bridge.transport import SwitchError
@@ -184,9 +184,9 @@ class Agent:
         self._work = _Work(resync="start")
         self._wake = threading.Condition()
         self._stopping = threading.Event()
-        self._backoff = 0.0
-        self._answered = False
-        """Whether a control-plane call got a reply since the last failed batch."""
+        self._backoff = Backoff(settings.retry_backoff, settings.max_backoff)
+        """The pace of retries after a batch that failed at the control plane."""
+        self._switch_backoff = Backoff(settings.retry_backoff, settings.switch_max_backoff)
         self.control_plane_problem: str | None = None
         """Why the last batch failed at the control plane; None once one succeeds."""
         self._thread: threading.Thread | None = None
@@ -367,44 +367,32 @@ class Agent:
                     self.dataplane.programmer.probe()
             self._process(work)
             self._switch_ok()
-            self._backoff = 0.0
+            self._backoff.succeeded()
+            self._switch_backoff.succeeded()
             self.control_plane_problem = None
         except SwitchError as exc:
             self._switch_failed(exc)
-            self._backoff = min(self.settings.switch_max_backoff,
-                                max(self.settings.retry_backoff, self._backoff * 2))
+            self._switch_backoff.grow()
             self._requeue(work)
-            self._pause(started)
+            self._stopping.wait(self._switch_backoff.remaining(started))
         except ControlPlaneUnavailable as exc:
-            # The wait grows only while nothing answers at all (broker or server down): a
-            # server that answers some calls and loses others is retried at the base pace,
-            # or a few lost replies in a row would hold every port back for up to a minute.
-            grown = 0.0 if self._answered else self._backoff * 2
-            self._answered = False
-            self._backoff = min(self.settings.max_backoff,
-                                max(self.settings.retry_backoff, grown))
-            LOG.warning("control plane unavailable (%s); retrying in %.1f s", exc, self._backoff)
+            wait = self._backoff.no_answer()
+            LOG.warning("control plane unavailable (%s); retrying in %.1f s", exc, wait)
             self.control_plane_problem = f"no answer: {exc}"
             self._requeue(work)
-            self._pause(started)
+            self._stopping.wait(self._backoff.remaining(started))
         except ControlPlaneError as exc:  # it answered, with an error: one line, no trace
-            LOG.warning("the control plane failed (%s); retrying in %.1f s",
-                        exc, self.settings.retry_backoff)
+            wait = self._backoff.error()
+            LOG.warning("the control plane failed (%s); retrying in %.1f s", exc, wait)
             self.control_plane_problem = f"it failed: {exc}"
             self._requeue(work)
-            self._backoff = self.settings.retry_backoff
-            self._pause(started)
+            self._stopping.wait(self._backoff.remaining(started))
         except Exception:  # noqa: BLE001 - the worker must survive anything
             LOG.exception("processing failed; retrying")
+            self._backoff.error()
             self._requeue(work)
-            self._backoff = self.settings.retry_backoff
-            self._pause(started)
+            self._stopping.wait(self._backoff.remaining(started))
         return True
-
-    def _pause(self, started: float) -> None:
-        """Wait out the backoff, counting the time the failed batch already took: a call that
-        timed out has waited its share, one refused at once (broker down) has not."""
-        self._stopping.wait(max(0.0, self._backoff - (time.monotonic() - started)))
 
     def _requeue(self, work: _Work) -> None:
         def merge(current: _Work) -> None:
@@ -523,7 +511,7 @@ class Agent:
             return Changed()
         # Before the call: the server moves them to BUILD even when its reply is lost.
         self._fetched |= set(ids)
-        details, failed = self._ask(self.control_plane.get_devices_details, ids)
+        details, failed = self._backoff.ask(self.control_plane.get_devices_details, ids)
         bound: dict[str, dict[str, Any]] = {}
         down: list[str] = []
         tags: dict[str, tuple[int, dict[str, str]]] = {}  # written at once, below
@@ -562,7 +550,7 @@ class Agent:
         self._report(up=[], down=down)
         if not bound:
             return Changed()
-        info = self._ask(self.control_plane.security_group_info, sorted(bound))
+        info = self._backoff.ask(self.control_plane.security_group_info, sorted(bound))
         changed = self.cache.ingest(info, bound)
         missing = set(bound) - set(info.get("devices") or {})
         for port_id in missing:
@@ -578,7 +566,7 @@ class Agent:
         local = {p: {"ofport": self.ports[p].vif.ofport,
                      "local_vlan": self.vlans.vlan_of(self.ports[p].network_id or "")}
                  for p in ports if p in self.ports}
-        info = self._ask(self.control_plane.security_group_info, ports)
+        info = self._backoff.ask(self.control_plane.security_group_info, ports)
         return self.cache.ingest(info, local)
 
     def _unwire(self, port_ids: set[str], gone: list[str]) -> Changed:
@@ -669,20 +657,8 @@ class Agent:
                         up, down, exc)
             self._mark(lambda w: setattr(w, "retry_reports", True))
 
-    def _ask(self, method: Callable[..., Any], *args: Any) -> Any:
-        """A control-plane call; a reply (even an error) tells the backoff someone is there."""
-        try:
-            result = call_control_plane(method, *args)
-        except ControlPlaneUnavailable:
-            raise
-        except Exception:
-            self._answered = True
-            raise
-        self._answered = True
-        return result
-
     def _update_device_list(self, up: list[str], down: list[str]) -> None:
-        self._ask(self.control_plane.update_device_list, up, down)
+        self._backoff.ask(self.control_plane.update_device_list, up, down)
 
     # -- status ------------------------------------------------------------------------------------
 

@@ -120,7 +120,10 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         except OSError as exc:
             raise StartConfigError(f"[agent] status_socket {conf.agent.status_socket}: "
                                    f"{exc.strerror or exc}") from exc
-        self._starting = f"OVSDB at {conf.ovs.ovsdb_connection}"
+        # ensure_bridge waits for ovs-vswitchd too (OVSDB answers a bridge's creation once
+        # vswitchd has made it): say both
+        self._starting = (f"the integration bridge {bridge}: OVSDB at "
+                          f"{conf.ovs.ovsdb_connection} and ovs-vswitchd")
         self.ovsdb = Ovsdb(conf.ovs.ovsdb_connection, conf.ovs.ovsdb_timeout)
         self.ovsdb.ensure_bridge(bridge, conf.ovs.datapath_type)
         recorded = self.ovsdb.port_other_config(bridge)
