@@ -11,12 +11,16 @@ thread like the OVS side's :class:`~dpagent.agent.agent.Agent`):
   a resync; a ``port_update`` for a direct port bound here, ``port_delete``;
 * what they want: device details (VLAN segment, admin state, port security, PCI slot) and the
   trunk whose parent they are (``pull``); subports added or removed arrive as
-  ``neutron-vo-SubPort`` pushes and change only the difference;
+  ``neutron-vo-SubPort`` pushes and change only the difference. A VF passes the VM's tagged
+  frames through as they are -- it cannot translate VLANs -- so it carries a subport only if
+  the VLAN the VM tags it with is its network's VLAN on the VF's physnet (the subport's own
+  device details say which, once it is bound here); any other subport is refused, alone;
 * the VFs: a :class:`VfProgrammer` (the ``sriov`` library with its NIC drivers) reads back
   what a VF carries and writes only what differs, so a restart that finds every VLAN in place
   writes nothing and no VLAN that should stay ever flaps;
-* reports: ports up or down (``update_device_list``), subport bindings and the trunk's status
-  (``ACTIVE``, ``DEGRADED`` when the VF refused the trunk, e.g. a NIC without trunk support).
+* reports: ports up or down (``update_device_list``; subports too: their details fetch moves
+  them to BUILD), subport bindings and the trunk's status (``ACTIVE``; ``DEGRADED`` when the
+  VF refused the trunk, e.g. a NIC without trunk support, or some subport cannot be carried).
 
 A port whose VF cannot be configured -- VLAN outside 1-4094, PCI slot of no managed VF, a trunk
 on a NIC without trunks, a sysfs write the driver refused -- is reported down (failed) with the
@@ -28,70 +32,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dpagent.agent.reporting import ControlPlaneUnavailable, PortReports
-from dpagent.agent.reporting import call as call_control_plane
+from dpagent.agent.retry import Backoff
+from dpagent.agent.sriov_plan import VfPlan, plan_for
+from dpagent.rpc.errors import ControlPlaneError
 from dpagent.rpc.trunks import TRUNK_ACTIVE, TRUNK_DEGRADED, SubPort, Trunk
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VfPlan:
-    """What one direct port wants of its VF."""
-
-    port_id: str
-    mac: str
-    pci_slot: str | None
-    physnet: str | None = None  # the port's physical network; must be its VF's PF's
-    vlan: int = 0  # port VLAN the NIC tags/strips; 0: none (flat network, or a trunk parent)
-    trunk_vlans: frozenset[int] | None = None  # the VLANs carried tagged; None: not a trunk
-    spoof_check: bool = True
-    link_up: bool = True
-
-
-class PlanError(ValueError):
-    """The control plane's data for a port cannot be turned into a VF configuration."""
-
-
-def plan_for(details: dict[str, Any], trunk: Trunk | None) -> VfPlan:
-    """The VF configuration a port's device details (and its trunk, if it is a parent) ask
-    for. Pure; raises PlanError naming the port and the field."""
-    port_id = str(details.get("device") or details.get("port_id"))
-    profile = details.get("profile") or {}
-    if not isinstance(profile, dict):
-        raise PlanError(f"port {port_id}: binding profile is not an object: {profile!r}")
-    pci_slot = profile.get("pci_slot")
-    if pci_slot is not None and not isinstance(pci_slot, str):
-        raise PlanError(f"port {port_id}: binding profile pci_slot {pci_slot!r} is not a string")
-    mac = details.get("mac_address")
-    if not isinstance(mac, str):
-        raise PlanError(f"port {port_id}: no mac_address in its details")
-    network_type = details.get("network_type")
-    vlan = 0
-    if network_type == "vlan":
-        segment = details.get("segmentation_id")
-        if not isinstance(segment, int) or isinstance(segment, bool) or not 1 <= segment <= 4094:
-            raise PlanError(f"port {port_id}: VLAN segmentation_id {segment!r} is outside "
-                            "1-4094")
-        vlan = segment
-    elif network_type not in ("flat", None):
-        raise PlanError(f"port {port_id}: network type {network_type!r} cannot be carried "
-                        "by a VF (only vlan and flat)")
-    trunk_vlans = None
-    if trunk is not None:
-        # The VM tags subport traffic itself: the VF carries those VLANs tagged and has no
-        # port VLAN (a NIC cannot both tag everything and pass tagged frames through).
-        trunk_vlans = trunk.vlans if trunk.admin_state_up else frozenset()
-        vlan = 0
-    physnet = details.get("physical_network")
-    return VfPlan(port_id, mac.lower(), pci_slot, physnet if isinstance(physnet, str) else None,
-                  vlan, trunk_vlans,
-                  spoof_check=bool(details.get("port_security_enabled", True)),
-                  link_up=bool(details.get("admin_state_up", True)))
 
 
 class VfProgrammer(Protocol):
@@ -138,6 +90,7 @@ class DirectPort:
     plan: VfPlan | None = None
     trunk: Trunk | None = None
     vf: str = ""
+    refused_subports: dict[str, str] = field(default_factory=dict)  # subport id -> why
 
 
 @dataclass
@@ -159,12 +112,11 @@ class SriovPorts:
         self.control_plane = control_plane
         self.vfs = vfs
         self.device_retries = device_retries
-        self.retry_backoff = retry_backoff
-        self.max_backoff = max_backoff
         self.ports: dict[str, DirectPort] = {}
         self.synced_once = False
         self.admin_state_up = True
         self._trunk_parent: dict[str, str] = {}  # trunk id -> parent port id
+        self._backoff = Backoff(retry_backoff, max_backoff)
         self._reports = PortReports()
         self._work = _Work(resync="start")
         self._cond = threading.Condition()
@@ -242,26 +194,30 @@ class SriovPorts:
     # -- worker ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = 0.0
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopping or bool(self._work),
-                                    timeout=backoff or None)
+                self._cond.wait_for(lambda: self._stopping or bool(self._work))
                 if self._stopping:
                     return
                 work, self._work = self._work, _Work()
+            started = time.monotonic()
             try:
                 self._process(work)
-                backoff = 0.0
+                self._backoff.succeeded()
+                continue
             except ControlPlaneUnavailable as exc:
-                backoff = min(self.max_backoff, max(self.retry_backoff, backoff * 2))
-                LOG.warning("SR-IOV: control plane unavailable (%s); retrying in %.0f s",
-                            exc, backoff)
-                self._requeue(work)
+                LOG.warning("SR-IOV: control plane unavailable (%s); retrying in %.1f s",
+                            exc, self._backoff.no_answer())
+            except ControlPlaneError as exc:  # it answered, with an error: one line, no trace
+                LOG.warning("SR-IOV: the control plane failed (%s); retrying in %.1f s",
+                            exc, self._backoff.error())
             except Exception:  # noqa: BLE001 - the worker must survive anything
-                LOG.exception("SR-IOV: processing failed; retrying")
-                backoff = min(self.max_backoff, max(self.retry_backoff, backoff * 2))
-                self._requeue(work)
+                LOG.exception("SR-IOV: processing failed; retrying in %.1f s",
+                              self._backoff.error())
+            self._requeue(work)  # the work is pending again: without a pause, no wait at all
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopping,
+                                    timeout=self._backoff.remaining(started))
 
     def _requeue(self, work: _Work) -> None:
         def merge(current: _Work) -> None:
@@ -284,7 +240,7 @@ class SriovPorts:
 
     def _full_sync(self, reason: str) -> None:
         LOG.info("SR-IOV: full synchronisation: %s", reason)
-        listed = {p["id"] for p in call_control_plane(self.control_plane.direct_ports)}
+        listed = {p["id"] for p in self._backoff.ask(self.control_plane.direct_ports)}
         gone = sorted(set(self.ports) - listed)
         if gone:
             self._release(gone)
@@ -325,7 +281,7 @@ class SriovPorts:
             port_ids = [p for p in port_ids if p not in held]
             if not port_ids:
                 return
-        details, failed = call_control_plane(self.control_plane.get_devices_details, port_ids)
+        details, failed = self._backoff.ask(self.control_plane.get_devices_details, port_ids)
         by_id = {d.get("device"): d for d in details if isinstance(d, dict)}
         up: list[str] = []
         down: list[str] = []
@@ -336,44 +292,70 @@ class SriovPorts:
                 # unbound or unknown: not (or no longer) a port for this host
                 self._fail(record, "the server has no binding for it on this host", down)
                 continue
-            trunk = call_control_plane(self.control_plane.trunk_of, port_id)
+            trunk = self._backoff.ask(self.control_plane.trunk_of, port_id)
             if record.trunk is not None and (trunk is None or trunk.id != record.trunk.id):
                 self._trunk_parent.pop(record.trunk.id, None)
             record.trunk = trunk
+            subports: dict[str, dict[str, Any]] = {}
             if trunk is not None:
                 self._trunk_parent[trunk.id] = port_id
+                subports = self._subport_details(trunk)
             try:
-                plan = plan_for(entry, trunk)
+                plan = plan_for(entry, trunk, subports)
                 record.vf = self.vfs.apply(plan)
-            except PlanError as exc:
-                self._fail(record, str(exc), down, final=True)
-                self._trunk_status(trunk, TRUNK_DEGRADED)
-                continue
-            except Exception as exc:  # noqa: BLE001 - the VF refused: this port fails only
-                self._fail(record, str(exc), down, final=True)
+            except Exception as exc:  # noqa: BLE001 - PlanError, or the VF refused: this
+                self._fail(record, str(exc), down, final=True)  # port fails only
+                record.refused_subports = {}
+                down.extend(subports)  # nothing of the trunk is carried
                 self._trunk_status(trunk, TRUNK_DEGRADED)
                 continue
             record.plan = plan
-            if record.state != "wired":
-                up.append(port_id)
+            up.append(port_id)  # again if wired already: the details fetch moved it to BUILD
             record.state, record.reason, record.attempts = "wired", "", 0
             if trunk is not None:
-                if trunk.sub_ports:
-                    call_control_plane(self.control_plane.update_subport_bindings,
-                                       list(trunk.sub_ports))
-                self._trunk_status(trunk, TRUNK_ACTIVE)
+                self._subports_wired(record, trunk, plan, up, down)
+            else:
+                record.refused_subports = {}
             LOG.info("SR-IOV: port %s wired on VF %s (%s)", port_id, record.vf, _describe(plan))
         if up or down:
             self._report(up, down)
 
+    def _subport_details(self, trunk: Trunk) -> dict[str, dict[str, Any]]:
+        """The subports' device details by port id: they show each one's network segment
+        (CONTRACT.md 1.2, rpc/24), but only once it is bound here, so the subports are bound
+        first -- as neutron's OVS trunk driver binds them before it wires them."""
+        if not trunk.sub_ports:
+            return {}
+        self._backoff.ask(self.control_plane.update_subport_bindings, list(trunk.sub_ports))
+        entries, failed = self._backoff.ask(self.control_plane.get_devices_details,
+                                    [s.port_id for s in trunk.sub_ports])
+        return {e["device"]: e for e in entries
+                if isinstance(e, dict) and e.get("device") not in failed}
+
+    def _subports_wired(self, record: DirectPort, trunk: Trunk, plan: VfPlan, up: list[str],
+                        down: list[str]) -> None:
+        """The parent's VF carries what it can: subports up (their details fetch moved them
+        to BUILD) or down if refused, and the trunk ACTIVE, or DEGRADED naming why."""
+        refused = {r.port_id: r.reason for r in plan.refused_subports}
+        for port_id, reason in refused.items():
+            if record.refused_subports.get(port_id) != reason:
+                LOG.error("SR-IOV: %s", reason)
+        record.refused_subports = refused
+        for sub in trunk.sub_ports:
+            (up if plan.trunk_vlans and sub.port_id not in refused else down).append(sub.port_id)
+        self._trunk_status(trunk, TRUNK_DEGRADED if refused else TRUNK_ACTIVE)
+
     def _report(self, up: list[str], down: list[str]) -> None:
         """update_device_list; on failure the news is kept (the worker requeues the work and
         :meth:`_process` tells it first)."""
-        self._reports.send(self.control_plane.update_device_list, up, down)
+        self._reports.send(self._update_device_list, up, down)
+
+    def _update_device_list(self, up: list[str], down: list[str]) -> None:
+        self._backoff.ask(self.control_plane.update_device_list, up, down)
 
     def _trunk_status(self, trunk: Trunk | None, status: str) -> None:
         if trunk is not None:
-            call_control_plane(self.control_plane.update_trunk_status, trunk.id, status)
+            self._backoff.ask(self.control_plane.update_trunk_status, trunk.id, status)
 
     def _fail(self, record: DirectPort, reason: str, down: list[str], *,
               final: bool = False) -> None:
@@ -397,10 +379,14 @@ class SriovPorts:
         for record in records:
             states[record.state] = states.get(record.state, 0) + 1
         failed = {p.port_id: p.reason for p in records if p.state == "failed"}
-        return {"ports": states, "failed": failed, "synced_once": self.synced_once}
+        refused = {sub: why for p in records for sub, why in p.refused_subports.copy().items()}
+        return {"ports": states, "failed": failed, "refused_subports": refused,
+                "synced_once": self.synced_once}
 
 
 def _describe(plan: VfPlan) -> str:
     if plan.trunk_vlans is not None:
-        return f"trunk VLANs {sorted(plan.trunk_vlans) or 'none'}"
+        refused = f", {len(plan.refused_subports)} subport(s) refused" \
+            if plan.refused_subports else ""
+        return f"trunk VLANs {sorted(plan.trunk_vlans) or 'none'}{refused}"
     return f"port VLAN {plan.vlan}" if plan.vlan else "untagged"

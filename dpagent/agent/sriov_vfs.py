@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from dpagent.agent.sriov_ports import VfPlan
+from dpagent.agent.sriov_plan import VfPlan
 from sriov import (
     DriverCatalog,
     DriverRefused,

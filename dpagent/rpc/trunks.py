@@ -38,9 +38,16 @@ TRUNK_ACTIVE: Final = "ACTIVE"
 TRUNK_DEGRADED: Final = "DEGRADED"  # some subports could not be wired
 TRUNK_ERROR: Final = "ERROR"  # the parent could not be wired
 
+# SubPort segmentation types (neutron_lib.services.trunk.constants)
+SEGMENTATION_VLAN: Final = "vlan"
+SEGMENTATION_INHERIT: Final = "inherit"  # the VM tags it with its network's own segmentation id
+
 
 class SubPort(NamedTuple):
-    """One subport: a port carried on its trunk's parent as VLAN ``segmentation_id``."""
+    """One subport: a port the VM reaches through its trunk's parent, tagging its frames with
+    VLAN ``segmentation_id`` (the VM-side VLAN; with ``inherit``, its network's own
+    segmentation id). That is not, in general, its network's VLAN on the wire: the subport's
+    network segment is in its own device details."""
 
     port_id: str
     trunk_id: str
@@ -60,11 +67,6 @@ class Trunk(NamedTuple):
     sub_ports: tuple[SubPort, ...]
     admin_state_up: bool = True
 
-    @property
-    def vlans(self) -> frozenset[int]:
-        """The VLANs the parent must carry, one per subport."""
-        return frozenset(s.segmentation_id for s in self.sub_ports)
-
 
 def _object_data(value: Any, field: str, name: str) -> dict[str, Any]:
     primitive = expect_mapping(value, field)
@@ -76,12 +78,13 @@ def _object_data(value: Any, field: str, name: str) -> dict[str, Any]:
 
 
 def parse_subport(value: Any, field: str = "subport") -> SubPort:
-    """A ``SubPort`` primitive (1.0); VLAN ids must be 1-4094."""
+    """A ``SubPort`` primitive (1.0): segmentation type ``vlan`` or ``inherit``, id 1-4094."""
     data = _object_data(value, field, "SubPort")
     where = f"{field}.versioned_object.data"
     kind = expect_str(require(data, "segmentation_type", where), f"{where}.segmentation_type")
-    if kind != "vlan":
-        raise PayloadError(f"{where}.segmentation_type", f"only 'vlan' is supported, got {kind!r}")
+    if kind not in (SEGMENTATION_VLAN, SEGMENTATION_INHERIT):
+        raise PayloadError(f"{where}.segmentation_type",
+                           f"expected 'vlan' or 'inherit', got {kind!r}")
     return SubPort(expect_str(require(data, "port_id", where), f"{where}.port_id"),
                    expect_str(require(data, "trunk_id", where), f"{where}.trunk_id"),
                    kind,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from dpagent.agent.sriov_ports import VfPlan
+from dpagent.agent.sriov_plan import VfPlan
 from dpagent.rpc.trunks import SubPort, Trunk
 
 
@@ -17,6 +17,14 @@ def details(port_id="p1", **over):
              "port_security_enabled": True, "profile": {"pci_slot": "0000:07:02.0"}}
     entry.update(over)
     return entry
+
+
+def subport_details(port_id, vlan, physnet="physnet2", network_type="vlan"):
+    """A bound subport's details: its own network's segment (CONTRACT.md 1.2, rpc/24)."""
+    return {"device": port_id, "port_id": port_id, "network_id": f"net-{vlan}",
+            "mac_address": "fa:16:3e:00:01:00", "admin_state_up": True,
+            "network_type": network_type, "physical_network": physnet, "segmentation_id": vlan,
+            "device_owner": "trunk:subport", "port_security_enabled": True, "profile": {}}
 
 
 def trunk(*vlans, trunk_id="t1", parent="p1"):
@@ -50,14 +58,31 @@ class FakeControlPlane:
     def __init__(self):
         self.ports = {"p1": details()}
         self.trunks: dict[str, Trunk] = {}
+        self.subports: dict[str, dict] = {}  # subport id -> its details once bound here
+        self.bound: set[str] = set()  # subports bound by update_subport_bindings
+        self.calls = 0
         self.up: list[str] = []
         self.down: list[str] = []
+        self.status: dict[str, str] = {}  # as neutron keeps it: a details fetch means BUILD
         self.bindings: list[list[SubPort]] = []
         self.trunk_status: list[tuple[str, str]] = []
         self.available = True
+        self.failure: Exception | None = None  # raised by every call when set
         self.changed = threading.Event()
 
+    def set_trunk(self, t, physnet="physnet2", networks=None):
+        """Add or change trunk ``t``; each subport is on a VLAN network whose VLAN is its
+        segmentation id, unless ``networks`` (subport id -> details) says otherwise."""
+        self.trunks[t.id] = t
+        for sub in t.sub_ports:
+            self.subports.setdefault(sub.port_id,
+                                     subport_details(sub.port_id, sub.segmentation_id, physnet))
+        self.subports.update(networks or {})
+
     def _check(self):
+        self.calls += 1
+        if self.failure is not None:
+            raise self.failure
         if not self.available:
             raise TimeoutError("no reply")
 
@@ -67,7 +92,10 @@ class FakeControlPlane:
 
     def get_devices_details(self, devices):
         self._check()
-        return [self.ports.get(d, {"device": d}) for d in devices], []
+        self.status.update({d: "BUILD" for d in devices if d in self.ports or d in self.bound})
+        # like neutron: an unbound (not yet bound) subport has only {"device": id}
+        return [self.ports.get(d) or (self.subports[d] if d in self.bound else {"device": d})
+                for d in devices], []
 
     def trunk_of(self, port_id):
         self._check()
@@ -77,12 +105,17 @@ class FakeControlPlane:
         self._check()
         self.up += up
         self.down += down
+        self.status.update({p: "ACTIVE" for p in up})
+        self.status.update({p: "DOWN" for p in down})
         self.changed.set()
 
     def update_subport_bindings(self, subports):
+        self._check()
         self.bindings.append(list(subports))
+        self.bound |= {s.port_id for s in subports if s.port_id in self.subports}
 
     def update_trunk_status(self, trunk_id, status):
+        self._check()
         self.trunk_status.append((trunk_id, status))
         self.changed.set()
 

@@ -8,9 +8,18 @@ import time
 
 import pytest
 
-from dpagent.agent.sriov_ports import PlanError, SriovPorts, VfPlan, plan_for
-from dpagent.rpc.trunks import SubPort
-from tests.unit.agent.sriov_fakes import FakeControlPlane, FakeVfs, details, trunk, wait_for
+from dpagent.agent.sriov_plan import PlanError, VfPlan, plan_for
+from dpagent.agent.sriov_ports import SriovPorts
+from dpagent.rpc.errors import ServerError
+from dpagent.rpc.trunks import SubPort, Trunk
+from tests.unit.agent.sriov_fakes import (
+    FakeControlPlane,
+    FakeVfs,
+    details,
+    subport_details,
+    trunk,
+    wait_for,
+)
 
 HOST = "compute1"
 
@@ -22,8 +31,33 @@ def test_a_vlan_port_gets_its_segment_as_port_vlan():
 
 
 def test_a_trunk_parent_carries_its_subport_vlans_and_no_port_vlan():
-    plan = plan_for(details(), trunk(10, 20))
-    assert (plan.vlan, plan.trunk_vlans) == (0, {10, 20})
+    subports = {"sp10": subport_details("sp10", 10), "sp20": subport_details("sp20", 20)}
+    plan = plan_for(details(), trunk(10, 20), subports)
+    assert (plan.vlan, plan.trunk_vlans, plan.refused_subports) == (0, {10, 20}, ())
+
+
+def test_a_vf_carries_a_subport_only_on_its_networks_vlan_as_the_vm_tags_it():
+    t = Trunk("t1", "p1", (
+        SubPort("same", "t1", "vlan", 110),  # network VLAN 110: carried on 110
+        SubPort("other", "t1", "vlan", 10),  # network VLAN 110: a VF cannot translate 10
+        SubPort("inherits", "t1", "inherit", 120),  # the VM tags it with its network's VLAN
+        SubPort("elsewhere", "t1", "vlan", 130),  # a VLAN network of another physnet
+        SubPort("tunnel", "t1", "vlan", 140),  # not a VLAN network
+        SubPort("unbound", "t1", "vlan", 150),  # no binding here: its network is unknown
+    ))
+    subports = {"same": subport_details("same", 110), "other": subport_details("other", 110),
+                "inherits": subport_details("inherits", 120),
+                "elsewhere": subport_details("elsewhere", 130, physnet="physnet3"),
+                "tunnel": subport_details("tunnel", 140, physnet=None, network_type="vxlan"),
+                "unbound": {"device": "unbound"}}
+    plan = plan_for(details(), t, subports)
+    assert plan.trunk_vlans == {110, 120}
+    reasons = dict(plan.refused_subports)
+    assert set(reasons) == {"other", "elsewhere", "tunnel", "unbound"}
+    assert "subport other" in reasons["other"] and "VLAN 10" in reasons["other"] \
+        and "VLAN 110" in reasons["other"]
+    assert "physnet3" in reasons["elsewhere"] and "vxlan" in reasons["tunnel"]
+    assert "unknown" in reasons["unbound"]
 
 
 def test_flat_no_port_security_and_admin_down():
@@ -62,25 +96,49 @@ def test_start_wires_the_direct_ports_and_reports_them_up(side):
 
 def test_subport_pushes_reconverge_the_parent_and_report_bindings(side):
     cp, vfs, ports = side
-    cp.trunks["t1"] = trunk(10, 20)
+    cp.set_trunk(trunk(10, 20))
     ports.start()
     wait_for(lambda: ("t1", "ACTIVE") in cp.trunk_status)
     assert vfs.applied[-1].trunk_vlans == {10, 20}
-    cp.trunks["t1"] = trunk(10, 20, 30)
+    cp.set_trunk(trunk(10, 20, 30))
     ports.on_subports("created", [SubPort("sp30", "t1", "vlan", 30)])
     wait_for(lambda: vfs.applied[-1].trunk_vlans == {10, 20, 30})
     assert [s.segmentation_id for s in cp.bindings[-1]] == [10, 20, 30]
     ports.on_subports("created", [SubPort("x", "unknown-trunk", "vlan", 40)])  # not ours
-    cp.trunks["t1"] = trunk(10, 30)
+    cp.set_trunk(trunk(10, 30))
     ports.on_subports("deleted", [SubPort("sp20", "t1", "vlan", 20)])
     wait_for(lambda: vfs.applied[-1].trunk_vlans == {10, 30})
-    assert cp.up == ["p1"]  # reported up once
+    # every fetch of the parent's details moved it to BUILD (neutron does): it is up again
+    wait_for(lambda: cp.status["p1"] == "ACTIVE")
+
+
+def test_a_subport_on_another_vlan_is_refused_alone_and_degrades_the_trunk(side):
+    cp, vfs, ports = side
+    cp.set_trunk(Trunk("t1", "p1", (SubPort("sp10", "t1", "vlan", 10),
+                                    SubPort("sp110", "t1", "vlan", 110))),
+                 networks={"sp10": subport_details("sp10", 110),
+                           "sp110": subport_details("sp110", 110)})
+    ports.start()
+    wait_for(lambda: ("t1", "DEGRADED") in cp.trunk_status)
+    assert vfs.applied[-1].trunk_vlans == {110}  # never VLAN 10
+    assert "sp110" in cp.up and "sp10" in cp.down and "sp10" not in cp.up
+    assert cp.bindings[-1] == list(cp.trunks["t1"].sub_ports)  # bound first, to be known
+    refused = ports.status()["refused_subports"]
+    assert list(refused) == ["sp10"] and "VLAN 10" in refused["sp10"] \
+        and "VLAN 110" in refused["sp10"]
+    assert ports.status()["ports"] == {"wired": 1}  # the parent and sp110 keep working
+
+    cp.set_trunk(Trunk("t1", "p1", (SubPort("sp110", "t1", "vlan", 110),)))
+    ports.on_subports("deleted", [SubPort("sp10", "t1", "vlan", 10)])
+    wait_for(lambda: cp.trunk_status[-1] == ("t1", "ACTIVE"))
+    assert vfs.applied[-1].trunk_vlans == {110}
+    assert ports.status()["refused_subports"] == {}
 
 
 def test_a_trunk_on_a_nic_without_trunks_fails_the_port_and_degrades_the_trunk(side):
     cp, vfs, ports = side
     cp.ports["p2"] = details("p2", mac_address="fa:16:3e:00:00:02")
-    cp.trunks["t1"] = trunk(10)
+    cp.set_trunk(trunk(10))
     vfs.refuse_trunks = True
     ports.start()
     wait_for(lambda: "p1" in cp.down and "p2" in cp.up)
@@ -152,5 +210,39 @@ def test_a_report_the_server_refused_is_told_again(side):
 
     cp.update_device_list = flaky
     ports.start()
-    wait_for(lambda: cp.up == ["p1"])
-    assert ports.ports["p1"].state == "wired"
+    wait_for(lambda: cp.status.get("p1") == "ACTIVE")
+    assert set(cp.up) == {"p1"} and ports.ports["p1"].state == "wired"
+
+
+def _count_calls_for(cp, seconds=2.0, **backoff):
+    ports = SriovPorts(cp, FakeVfs(), **backoff)
+    ports.start()
+    try:
+        time.sleep(seconds)
+        return cp.calls
+    finally:
+        ports.stop()
+
+
+def test_a_control_plane_that_refuses_at_once_is_retried_with_a_growing_wait():
+    """Broker up, neutron-server gone: every call fails at once. Waits 0.2, 0.4, 0.8, 1.6 s."""
+    cp = FakeControlPlane()
+    cp.failure = TimeoutError("no reply")
+    assert 2 <= _count_calls_for(cp, retry_backoff=0.2, max_backoff=5.0) <= 6
+
+
+def test_a_control_plane_that_answers_with_errors_is_retried_at_the_base_pace():
+    cp = FakeControlPlane()
+    cp.failure = ServerError("RemoteError: database is locked")
+    assert 5 <= _count_calls_for(cp, retry_backoff=0.2, max_backoff=5.0) <= 15
+
+
+def test_an_answer_between_lost_replies_keeps_the_wait_at_the_base_pace():
+    cp = FakeControlPlane()  # direct_ports answers; every details call is lost
+
+    def lost(devices):
+        cp.calls += 1
+        raise TimeoutError("no reply")
+
+    cp.get_devices_details = lost
+    assert 10 <= _count_calls_for(cp, retry_backoff=0.2, max_backoff=5.0) <= 30

@@ -11,10 +11,16 @@ import pytest
 
 from dpagent.agent.sriov_ports import SriovPorts
 from dpagent.agent.sriov_vfs import LibraryVfs
-from dpagent.rpc.trunks import SubPort
+from dpagent.rpc.trunks import SubPort, Trunk
 from sriov import SriovSettings
 from sriov.testing import FakeLinkOps, FakeSysfs, FakeSysfsTree
-from tests.unit.agent.sriov_fakes import FakeControlPlane, details, trunk, wait_for
+from tests.unit.agent.sriov_fakes import (
+    FakeControlPlane,
+    details,
+    subport_details,
+    trunk,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -50,19 +56,19 @@ def test_trunk_subports_follow_the_control_plane_and_a_restart_writes_nothing(tr
     cp = FakeControlPlane()
     cp.ports = {"p1": details("p1", physical_network="physnet2",
                               profile={"pci_slot": parent_vf})}
-    cp.trunks["t1"] = trunk(10, 20)
+    cp.set_trunk(trunk(10, 20))
     ports, sysfs, _ = start(tree, settings, cp)
     try:
-        wait_for(lambda: cp.up == ["p1"])
+        wait_for(lambda: cp.up == ["p1", "sp10", "sp20"])
         assert tree.trunk("ens1f0", 2).strip() == "10,20"
         assert tree.vendor_file("ens1f0", 2, "allow_untagged") == "off"
         assert trunk_writes(sysfs) == ["add 10,20"]
         assert ("t1", "ACTIVE") in cp.trunk_status
 
-        cp.trunks["t1"] = trunk(10, 20, 30)
+        cp.set_trunk(trunk(10, 20, 30))
         ports.on_subports("created", [SubPort("sp30", "t1", "vlan", 30)])
         wait_for(lambda: tree.trunk("ens1f0", 2).strip() == "10,20,30")
-        cp.trunks["t1"] = trunk(10, 30)
+        cp.set_trunk(trunk(10, 30))
         ports.on_subports("deleted", [SubPort("sp20", "t1", "vlan", 20)])
         wait_for(lambda: tree.trunk("ens1f0", 2).strip() == "10,30")
         assert trunk_writes(sysfs) == ["add 10,20", "add 30", "rem 20"]
@@ -90,7 +96,7 @@ def test_a_trunk_on_a_nic_without_trunks_fails_that_port_only(tree, settings):
         "p2": details("p2", physical_network="physnet3", segmentation_id=300,
                       mac_address="fa:16:3e:00:00:02", profile={"pci_slot": igb.vf_address(1)}),
     }
-    cp.trunks["t1"] = trunk(10)
+    cp.set_trunk(trunk(10), physnet="physnet3")
     ports, _, link_ops = start(tree, settings, cp)
     try:
         wait_for(lambda: "p1" in cp.down and "p2" in cp.up)
@@ -99,6 +105,28 @@ def test_a_trunk_on_a_nic_without_trunks_fails_that_port_only(tree, settings):
         assert ("t1", "DEGRADED") in cp.trunk_status
         assert tree.link[("eno2", 1)].vlan == 300  # the single-VLAN port works
         assert tree.link[("eno2", 0)].vlan == 0  # the failed one was not half-configured
+    finally:
+        ports.stop()
+
+
+def test_a_subport_the_vm_tags_other_than_its_network_never_reaches_the_wire(tree, settings):
+    """sp-a is tagged 110 by the VM on a network whose VLAN is 110: carried. sp-b is tagged 10
+    on a network whose VLAN is 120: a VF cannot translate, so neither 10 nor 120 is on the VF
+    for it; the trunk is DEGRADED, sp-a keeps working."""
+    parent_vf = tree.pfs["ens1f0"].vf_address(2)
+    cp = FakeControlPlane()
+    cp.ports = {"p1": details("p1", profile={"pci_slot": parent_vf})}
+    cp.set_trunk(Trunk("t1", "p1", (SubPort("sp-b", "t1", "vlan", 10),
+                                    SubPort("sp-a", "t1", "vlan", 110))),
+                 networks={"sp-b": subport_details("sp-b", 120)})
+    ports, sysfs, _ = start(tree, settings, cp)
+    try:
+        wait_for(lambda: ("t1", "DEGRADED") in cp.trunk_status)
+        assert trunk_writes(sysfs) == ["add 110"]
+        assert tree.trunk("ens1f0", 2).strip() == "110"
+        assert "p1" in cp.up and "sp-a" in cp.up and "sp-b" in cp.down
+        reason = ports.status()["refused_subports"]["sp-b"]
+        assert "VLAN 10" in reason and "VLAN 120" in reason
     finally:
         ports.stop()
 

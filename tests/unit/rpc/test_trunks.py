@@ -30,13 +30,18 @@ def test_the_recorded_trunk_pull_reply_parses():
     assert (trunk.id, trunk.port_id) == (TRUNK_ID, PARENT)
     assert trunk.sub_ports == (SubPort("8c7571a8-3c41-4a26-9dec-9284afa162ab", TRUNK_ID,
                                        "vlan", 10),)
-    assert trunk.vlans == {10}
+
+
+def test_an_inherit_subport_parses():
+    primitive = copy.deepcopy(rpc_call("21_")["response"]["versioned_object.data"]["sub_ports"][0])
+    primitive["versioned_object.data"]["segmentation_type"] = "inherit"
+    assert parse_subport(primitive).segmentation_type == "inherit"
 
 
 @pytest.mark.parametrize("change, field", [
     (lambda d: d.update(segmentation_id=4095), "segmentation_id"),
     (lambda d: d.update(segmentation_id="10"), "segmentation_id"),
-    (lambda d: d.update(segmentation_type="inherit"), "segmentation_type"),
+    (lambda d: d.update(segmentation_type="vxlan"), "segmentation_type"),
     (lambda d: d.pop("port_id"), "port_id"),
 ])
 def test_a_bad_subport_is_refused_naming_the_field(change, field):
@@ -167,7 +172,7 @@ def trunk_server(transport):
 def test_trunk_calls_send_what_neutrons_trunk_driver_sends(transport, trunk_server):
     api = TrunkApi(transport, "compute1", timeout=2)
     trunk = api.trunk_of(PARENT)
-    assert trunk is not None and trunk.vlans == {10}
+    assert trunk is not None and [s.segmentation_id for s in trunk.sub_ports] == [10]
     bound = api.update_subport_bindings(trunk.sub_ports)
     api.update_trunk_status(trunk.id, "ACTIVE")
     (pull, bindings, status) = trunk_server.received
