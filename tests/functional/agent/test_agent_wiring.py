@@ -4,6 +4,7 @@ administratively down agent leaves new VIFs isolated. Control plane: in-process 
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -44,17 +45,26 @@ def control_plane():
     return cp
 
 
-@pytest.fixture
-def agent(ovs_sandbox, bridge, control_plane):
-    ovsdb = Ovsdb(ovs_sandbox.db_connection, 10)
+@contextlib.contextmanager
+def running_agent(ovs_sandbox, bridge, control_plane, ovsdb_class=Ovsdb, **settings):
+    """An agent on ``bridge`` fed by OVSDB events, stopped on the way out."""
+    ovsdb = ovsdb_class(ovs_sandbox.db_connection, 10)
     programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
-    the_agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
+    the_agent = Agent(Settings(integration_bridge=bridge, **settings), ovsdb, control_plane,
                       Dataplane(programmer))
     ovsdb.watch(the_agent.vif_event, lambda: the_agent.resync("ovsdb reconnect"), bridge)
     the_agent.start()
-    yield the_agent
-    the_agent.stop()
-    ovsdb.stop()
+    try:
+        yield the_agent
+    finally:
+        the_agent.stop()
+        ovsdb.stop()
+
+
+@pytest.fixture
+def agent(ovs_sandbox, bridge, control_plane):
+    with running_agent(ovs_sandbox, bridge, control_plane) as the_agent:
+        yield the_agent
 
 
 def plug(netns_vm, control_plane, name, ip, groups):
@@ -471,13 +481,7 @@ def test_a_server_that_answers_some_calls_is_retried_at_the_base_pace(
     """Every batch gets a reply (the details) and then loses one (the rules): the server is
     there, so the wait must not double each time (0.2, 0.4 ... 3.2 s: 6.2 s before the
     sixth try; at the base pace about 1.2 s)."""
-    ovsdb = Ovsdb(ovs_sandbox.db_connection, 10)
-    programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
-    agent = Agent(Settings(integration_bridge=bridge, retry_backoff=0.2), ovsdb,
-                  control_plane, Dataplane(programmer))
-    ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"), bridge)
-    agent.start()
-    try:
+    with running_agent(ovs_sandbox, bridge, control_plane, retry_backoff=0.2) as agent:
         web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
         wait_for(lambda: control_plane.status.get("port-web") == "ACTIVE", what="web up")
         control_plane.fail_next["security_group_info"] = [True] * 6
@@ -486,9 +490,6 @@ def test_a_server_that_answers_some_calls_is_retried_at_the_base_pace(
                  what="six failed batches, each 0.2 s apart")
         wait_for(lambda: control_plane.status.get("port-web") == "ACTIVE", what="web up again")
         assert web.ofport > 0
-    finally:
-        agent.stop()
-        ovsdb.stop()
 
 
 def test_the_tags_of_a_batch_are_written_in_one_ovsdb_transaction(
@@ -505,19 +506,10 @@ def test_the_tags_of_a_batch_are_written_in_one_ovsdb_transaction(
 
     vms = [plug(netns_vm, control_plane, f"vm{i}", f"10.2.0.{i + 1}", ["web"])
            for i in range(5)]
-    ovsdb = CountingOvsdb(ovs_sandbox.db_connection, 10)
-    programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
-    agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
-                  Dataplane(programmer))
-    ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"), bridge)
-    agent.start()
-    try:
+    with running_agent(ovs_sandbox, bridge, control_plane, ovsdb_class=CountingOvsdb):
         wait_for(lambda: all(control_plane.status.get(f"port-vm{i}") == "ACTIVE"
                              for i in range(5)), what="all five up")
         assert len(writes) == 1 and set(writes[0]) == {vm.tap for vm in vms}, writes
         tags = {vlan_tag(ovs_sandbox, vm) for vm in vms}
         assert len(tags) == 1 and tags != {"4095"} and tags != {"[]"}  # one network's VLAN
         assert vms[0].ping(vms[1].ip4)
-    finally:
-        agent.stop()
-        ovsdb.stop()
