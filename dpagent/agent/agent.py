@@ -29,6 +29,7 @@ from dpagent.agent.ovsdb import Vif
 from dpagent.agent.reporting import ControlPlaneUnavailable, PortReports
 from dpagent.agent.retry import Backoff
 from dpagent.agent.sg_cache import Changed, SecurityGroupCache
+from dpagent.agent.work_queue import WorkQueue
 from dpagent.bridge.takeover import controller_hand_over
 from dpagent.bridge.transport import SwitchError
 from dpagent.rpc.errors import ControlPlaneError
@@ -181,9 +182,7 @@ class Agent:
         """Why br-int cannot be programmed now; None while it can."""
         self.switch_problem_since: float | None = None
         self._on_first_sync = on_first_sync
-        self._work = _Work(resync="start")
-        self._wake = threading.Condition()
-        self._stopping = threading.Event()
+        self._queue: WorkQueue[_Work] = WorkQueue(_Work, _Work(resync="start"))
         self._backoff = Backoff(settings.retry_backoff, settings.max_backoff)
         """The pace of retries after a batch that failed at the control plane."""
         self._switch_backoff = Backoff(settings.retry_backoff, settings.switch_max_backoff)
@@ -194,9 +193,7 @@ class Agent:
     # -- inputs (any thread) --------------------------------------------------------------------
 
     def _mark(self, change: Callable[[_Work], None]) -> None:
-        with self._wake:
-            change(self._work)
-            self._wake.notify()
+        self._queue.mark(change)
 
     def vif_event(self, event: str, vif: Vif) -> None:
         """An OVSDB Interface row with an iface-id was created, updated or deleted."""
@@ -272,9 +269,7 @@ class Agent:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        with self._wake:
-            self._wake.notify()
+        self._queue.stop()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -282,7 +277,7 @@ class Agent:
         next_canary = next_audit = next_rescan = time.monotonic()
         next_audit += self.settings.audit_interval
         next_rescan += self.settings.rescan_interval
-        while not self._stopping.is_set():
+        while not self._queue.stopping.is_set():
             self.run_once(timeout=self.settings.canary_interval)
             now = time.monotonic()
             if self.synced_once and self.settings.rescan_interval and now >= next_rescan:
@@ -302,7 +297,7 @@ class Agent:
         except Exception:  # noqa: BLE001 - OVSDB away: the reconnect will resync
             LOG.exception("rescanning OVSDB failed")
             return 0
-        with self._wake:
+        with self._queue.lock:
             missed = {p for p, v in vifs.items()
                       if p not in self.ports or self.ports[p].vif != v}
             gone = set(self.ports) - vifs.keys()
@@ -352,10 +347,7 @@ class Agent:
 
     def run_once(self, timeout: float = 0.0) -> bool:
         """Process everything dirty (waiting up to ``timeout`` for work); True if it did work."""
-        with self._wake:
-            if not self._work:
-                self._wake.wait(timeout)
-            work, self._work = self._work, _Work()
+        work = self._queue.take(timeout)
         if not work:
             return False
         started = time.monotonic()
@@ -374,24 +366,24 @@ class Agent:
             self._switch_failed(exc)
             self._switch_backoff.grow()
             self._requeue(work)
-            self._stopping.wait(self._switch_backoff.remaining(started))
+            self._queue.pause(self._switch_backoff.remaining(started))
         except ControlPlaneUnavailable as exc:
             wait = self._backoff.no_answer()
             LOG.warning("control plane unavailable (%s); retrying in %.1f s", exc, wait)
             self.control_plane_problem = f"no answer: {exc}"
             self._requeue(work)
-            self._stopping.wait(self._backoff.remaining(started))
+            self._queue.pause(self._backoff.remaining(started))
         except ControlPlaneError as exc:  # it answered, with an error: one line, no trace
             wait = self._backoff.error()
             LOG.warning("the control plane failed (%s); retrying in %.1f s", exc, wait)
             self.control_plane_problem = f"it failed: {exc}"
             self._requeue(work)
-            self._stopping.wait(self._backoff.remaining(started))
+            self._queue.pause(self._backoff.remaining(started))
         except Exception:  # noqa: BLE001 - the worker must survive anything
             LOG.exception("processing failed; retrying")
             self._backoff.error()
             self._requeue(work)
-            self._stopping.wait(self._backoff.remaining(started))
+            self._queue.pause(self._backoff.remaining(started))
         return True
 
     def _requeue(self, work: _Work) -> None:

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 from dpagent.agent.reporting import ControlPlaneUnavailable, PortReports
 from dpagent.agent.retry import Backoff
 from dpagent.agent.sriov_plan import VfPlan, plan_for
+from dpagent.agent.work_queue import WorkQueue
 from dpagent.rpc.errors import ControlPlaneError
 from dpagent.rpc.trunks import TRUNK_ACTIVE, TRUNK_DEGRADED, SubPort, Trunk
 
@@ -118,22 +119,18 @@ class SriovPorts:
         self._trunk_parent: dict[str, str] = {}  # trunk id -> parent port id
         self._backoff = Backoff(retry_backoff, max_backoff)
         self._reports = PortReports()
-        self._work = _Work(resync="start")
-        self._cond = threading.Condition()
-        self._stopping = False
+        self._queue: WorkQueue[_Work] = WorkQueue(_Work, _Work(resync="start"))
         self._thread: threading.Thread | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._stopping = False
+        self._queue.stopping.clear()
         self._thread = threading.Thread(target=self._run, name="dpagent-sriov", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
+        self._queue.stop()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -141,9 +138,7 @@ class SriovPorts:
     # -- events (any thread; they only mark work) --------------------------------------------------
 
     def _mark(self, change: Callable[[_Work], None]) -> None:
-        with self._cond:
-            change(self._work)
-            self._cond.notify_all()
+        self._queue.mark(change)
 
     def resync(self, reason: str) -> None:
         self._mark(lambda w: setattr(w, "resync", reason))
@@ -195,11 +190,11 @@ class SriovPorts:
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._stopping or bool(self._work))
-                if self._stopping:
-                    return
-                work, self._work = self._work, _Work()
+            work = self._queue.take(None)
+            if self._queue.stopping.is_set():
+                return
+            if not work:
+                continue
             started = time.monotonic()
             try:
                 self._process(work)
@@ -215,17 +210,14 @@ class SriovPorts:
                 LOG.exception("SR-IOV: processing failed; retrying in %.1f s",
                               self._backoff.error())
             self._requeue(work)  # the work is pending again: without a pause, no wait at all
-            with self._cond:
-                self._cond.wait_for(lambda: self._stopping,
-                                    timeout=self._backoff.remaining(started))
+            self._queue.pause(self._backoff.remaining(started))
 
     def _requeue(self, work: _Work) -> None:
         def merge(current: _Work) -> None:
             current.ports |= work.ports
             current.removed |= work.removed
             current.resync = current.resync or work.resync
-        with self._cond:
-            merge(self._work)
+        self._queue.mark(merge)
 
     def _process(self, work: _Work) -> None:
         if self._reports:  # what a failed call could not tell, first

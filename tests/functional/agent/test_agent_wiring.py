@@ -257,7 +257,7 @@ def test_rescan_finds_a_vif_whose_event_was_missed(agent, control_plane, netns_v
     web = plug(netns_vm, control_plane, "web", "10.2.0.1", ["web"])
     wait_for(lambda: "port-web" in control_plane.up, what="web up")
     # Forget the port as if its events had never arrived; the rescan must bring it back.
-    with agent._wake:
+    with agent._queue.lock:
         record = agent.ports.pop("port-web")
     assert agent.rescan() == 1
     wait_for(lambda: agent.ports.get("port-web") is not None
@@ -448,7 +448,7 @@ def test_a_change_fetched_by_a_batch_that_then_fails_still_reaches_the_switch(
     db.tcp_listen(5432)
     assert not cli.tcp_connect(db.ip4, 5432, timeout=1)
 
-    with agent._wake:  # one batch: db fetched again, then app's members
+    with agent._queue.lock:  # one batch: db fetched again, then app's members
         control_plane.ports["port-cli"]["security_groups"] = ["plain", "app"]
         control_plane.fail_next["security_group_info"] = [False, True]
         agent.port_updated("port-db")
@@ -467,7 +467,7 @@ def test_a_port_fetched_again_in_a_batch_that_parks_another_is_reported_up(
     cli = plug(netns_vm, control_plane, "cli", "10.2.0.3", ["plain"])
     wait_for(lambda: control_plane.status.get("port-web") == "ACTIVE"
              and control_plane.status.get("port-cli") == "ACTIVE", what="ports up")
-    with agent._wake:  # one batch
+    with agent._queue.lock:  # one batch
         control_plane.ports["port-web"]["admin_state_up"] = False
         agent.port_updated("port-web")
         agent.port_updated("port-cli")
