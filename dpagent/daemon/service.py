@@ -174,14 +174,20 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         LOG.info("dpagent started on host %s, bridge %s", conf.agent.host, bridge)
 
     def stop(self, graceful: bool = False) -> None:
-        """Stop talking to the control plane and stop working; leave br-int as it is."""
+        """Stop talking to the control plane and stop working; leave br-int as it is.
+
+        The consumers of both sides stop together, before the parts their handlers feed; the
+        transport closes last, once nothing can make a call any more."""
         systemd.notify("STOPPING=1")
-        for part in ("reporter", "consumers", "sriov_reporter", "sriov_consumers", "sriov",
-                     "sriov_vfs"):
+        for part in ("reporter", "sriov_reporter", "consumers", "sriov", "sriov_vfs"):
             if getattr(self, part, None) is None:
                 continue
             try:
-                getattr(self, part).stop()
+                if part == "consumers":
+                    NotificationConsumers.stop_together(
+                        [self.consumers, getattr(self, "sriov_consumers", None)])
+                else:
+                    getattr(self, part).stop()
             except Exception:  # noqa: BLE001 - stop everything we can
                 LOG.exception("stopping %s failed", part)
         if self.agent is not None:

@@ -16,7 +16,7 @@ reply is the usual trigger).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import oslo_messaging
@@ -74,9 +74,20 @@ class NotificationConsumers:
         """Stop consuming and wait (at most ``timeout`` s) for messages being handled.
 
         True if every consumer stopped in time.  An idle consumer notices only at the end
-        of its current poll, up to 5 s (oslo.messaging's rabbit listener).
+        of its current poll (:data:`~dpagent.rpc.transport.IDLE_POLL`).
         """
-        servers, self._servers = self._servers, []
+        return self.stop_together([self], timeout)
+
+    @staticmethod
+    def stop_together(groups: Iterable[NotificationConsumers | None],
+                      timeout: float | None = None) -> bool:
+        """:meth:`stop` several groups (the OVS and the SR-IOV side's) side by side: one poll's
+        wait in all, not one per group.  ``None`` entries are skipped."""
+        servers: list[oslo_messaging.MessageHandlingServer] = []
+        for group in groups:
+            if group is not None:
+                servers.extend(group._servers)
+                group._servers = []
         return stop_servers(servers, timeout)
 
     @property

@@ -24,6 +24,14 @@ Why these choices:
   oslo.messaging re-raises *as the builtin class* (a server-side ``KeyError`` arrives as a
   ``KeyError``, a server-side ``TimeoutError`` as a ``TimeoutError``), and the
   dispatcher's ``UnsupportedVersion``/``NoSuchMethod``.
+* **Idle polls of :data:`IDLE_POLL` seconds.**  The rabbit driver's listeners (each RPC
+  server's, and the reply queue's that every call waits on) block on the broker for up to
+  5 s at a time when idle and notice ``stop()`` only in between: stopping the agent took
+  one such wait per group of consumers, then another for the reply queue in
+  ``transport.cleanup()`` -- 6 to 10 s measured.  Nothing in the configuration bounds that
+  wait except the heartbeat interval, which would also send heartbeats more often, so
+  :func:`make_transport` lowers the driver's constant for the process (see
+  :func:`_shorten_idle_polls`).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from typing import Any
 
 import oslo_messaging
 from oslo_config import cfg
+from oslo_messaging._drivers import amqpdriver
 
 from dpagent.conf.messaging import register_messaging_opts
 from dpagent.rpc.errors import BrokerUnreachable, ServerError, ServerUnavailable
@@ -47,15 +56,39 @@ LOG = logging.getLogger(__name__)
 SEND_RETRIES = 2
 """Reconnection attempts when publishing (rabbit_retry_interval apart) before giving up."""
 
+IDLE_POLL = 0.5
+"""Longest wait of an idle rabbit listener on the broker, in seconds (oslo.messaging: 5)."""
+
+CANCEL_TIMEOUT = 2.0
+"""How long stopping a server waits for the broker to confirm its consumers' cancel."""
+
 
 def make_transport(conf: cfg.ConfigOpts, url: str | None = None) -> oslo_messaging.Transport:
     """The RPC transport for ``url`` (default: ``[DEFAULT] transport_url`` of ``conf``).
 
     One per process is enough: clients and servers share its connection pool.  Call
-    ``transport.cleanup()`` after stopping every server that uses it.
+    ``transport.cleanup()`` after stopping every server that uses it (:func:`stop_servers`).
     """
     register_messaging_opts(conf)
-    return oslo_messaging.get_rpc_transport(conf, url=url)
+    transport = oslo_messaging.get_rpc_transport(conf, url=url)
+    _shorten_idle_polls(transport)
+    return transport
+
+
+def _shorten_idle_polls(transport: oslo_messaging.Transport) -> None:
+    """Make the rabbit driver's idle listeners look at their stop flag every IDLE_POLL s.
+
+    ``ACK_REQUEUE_EVERY_SECONDS_MAX`` caps how long a listener thread (``AMQPListener.poll``,
+    ``ReplyWaiter.poll``) waits for a message, and it is read on every poll.  Cost: an idle
+    listener wakes twice a second instead of every 5 s, without traffic (heartbeats still go
+    every ``heartbeat_timeout_threshold / heartbeat_rate``); acks of handled messages, sent
+    when the listener wakes, go out sooner.  Lowered only once the rabbit driver is loaded:
+    its ``kombu_reconnect_delay`` option takes its maximum from the constant at import.
+    """
+    if not isinstance(getattr(transport, "_driver", None), amqpdriver.AMQPDriverBase):
+        return
+    amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX = min(amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX,
+                                                   IDLE_POLL)
 
 
 def rpc_client(transport: oslo_messaging.Transport, topic: str, version: str,
@@ -89,14 +122,17 @@ def stop_servers(servers: Sequence[oslo_messaging.MessageHandlingServer],
     """Stop consuming and wait for the messages being handled; idempotent.
 
     Each server is stopped on a thread of its own: ``stop()`` waits for the listener's
-    current poll (up to 5 s when the queue has been idle, longer while reconnecting) and
-    ``wait()`` for the idle worker threads (up to 1 s), so stopping six consumers one
-    after the other would add all of that up.  With ``timeout``, gives up waiting after
-    that many seconds (False): the servers still stop, on daemon threads, and messages
-    not acknowledged are redelivered to the next consumer.
+    current poll (up to :data:`IDLE_POLL` when the queue has been idle, longer while
+    reconnecting), then the broker is told to drop its consumers
+    (:func:`_cancel_consumers`), then ``wait()`` waits for the messages being handled and
+    closes the connection; stopping the servers one after the other would add all of that
+    up.  With ``timeout``, gives up waiting after that many seconds (False): the servers
+    still stop, on daemon threads, and messages not acknowledged are redelivered to the
+    next consumer.
     """
     def stop(server: oslo_messaging.MessageHandlingServer) -> None:
         server.stop()
+        _cancel_consumers(server)
         server.wait()
 
     stoppers = [threading.Thread(target=stop, args=(server,), name="dpagent-rpc-stop",
@@ -107,6 +143,39 @@ def stop_servers(servers: Sequence[oslo_messaging.MessageHandlingServer],
     for stopper in stoppers:
         stopper.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
     return not any(stopper.is_alive() for stopper in stoppers)
+
+
+def _cancel_consumers(server: oslo_messaging.MessageHandlingServer) -> None:
+    """Cancel a stopped rabbit server's consumers before ``wait()`` closes its connection.
+
+    Closing, the rabbit driver deletes the server's fanout queue while its consumer is still
+    registered; the broker then announces the consumer's end (``basic.cancel``, method
+    60,30) into the channel being closed, and py-amqp logs ``Received method (60, 30) during
+    closing channel 1`` for every server.  Cancelled first, the consumers are gone and the
+    broker has nothing to announce; deliveries still in flight are requeued on close, as
+    before.  kombu is not thread-safe: the cancel runs on the thread that owns the
+    connection once the listener has stopped, the listener's queue of message operations
+    (acks of messages still being handled go the same way).  Anything but the rabbit
+    driver, or a server that never listened, is left alone.
+    """
+    listener = getattr(getattr(server, "listener", None), "_poll_style_listener", None)
+    if not isinstance(listener, amqpdriver.AMQPListener):
+        return
+    consumers: dict[Any, Any] = getattr(listener.conn, "_consumers", None) or {}
+    done = threading.Event()
+
+    def cancel() -> None:
+        try:
+            for consumer, tag in list(consumers.items()):
+                consumer.cancel(tag=tag)
+        except Exception as exc:  # noqa: BLE001 - the connection closes next anyway
+            LOG.debug("cancelling the consumers of %s failed: %s", server.target, exc)
+        finally:
+            done.set()
+
+    listener._message_operations_handler.do(cancel)
+    if not done.wait(CANCEL_TIMEOUT):
+        LOG.debug("the broker did not confirm the cancel of %s's consumers", server.target)
 
 
 def request_context() -> dict[str, Any]:
