@@ -129,5 +129,6 @@ def preflight_problems(conf: cfg.ConfigOpts) -> list[str]:
     problems += preflight.log_destination(conf.log_file, conf.log_dir)
     return problems
 
+
 if __name__ == "__main__":
     sys.exit(main())
