@@ -55,12 +55,19 @@ def transport_url(conf: cfg.ConfigOpts) -> list[str]:
         return unset
     try:
         parsed = oslo_messaging.TransportURL.parse(conf, conf.transport_url)
-    except oslo_messaging.InvalidTransportURL as exc:
+        [(host.hostname, host.port) for host in parsed.hosts]  # a bad port fails only here
+    except (oslo_messaging.InvalidTransportURL, ValueError) as exc:
         return [f"[DEFAULT] transport_url: {exc}"]
-    drivers = {e.name for e in importlib.metadata.entry_points(group="oslo.messaging.drivers")}
+    drivers = {e.name: e for e in
+               importlib.metadata.entry_points(group="oslo.messaging.drivers")}
     if parsed.transport not in drivers:
         return [f"[DEFAULT] transport_url: unknown transport {parsed.transport!r} "
                 f"(known: {', '.join(sorted(drivers))})"]
+    try:
+        drivers[parsed.transport].load()  # a module import, no connection
+    except ImportError as exc:
+        return [f"[DEFAULT] transport_url: the {parsed.transport} transport cannot be "
+                f"loaded: {exc}"]
     if not parsed.hosts:
         return unset
     return []

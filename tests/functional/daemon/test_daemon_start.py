@@ -36,6 +36,10 @@ def plain_config(tmp_path, body):
     ("[agent]\nstatus_socket = {tmp}/s.sock\n", "[DEFAULT] transport_url is not set"),
     ("[DEFAULT]\ntransport_url = bogus://x:5672/\n[agent]\nstatus_socket = {tmp}/s.sock\n",
      "[DEFAULT] transport_url: unknown transport 'bogus'"),
+    ("[DEFAULT]\ntransport_url = rabbit://g:g@h:port/\n[agent]\nstatus_socket = {tmp}/s.sock\n",
+     "[DEFAULT] transport_url: invalid literal for int()"),
+    ("[DEFAULT]\ntransport_url = kafka://h:9092/\n[agent]\nstatus_socket = {tmp}/s.sock\n",
+     "[DEFAULT] transport_url: the kafka transport cannot be loaded"),
     ("[DEFAULT]\ntransport_url = " + GOOD + "\n[agent]\nreport_interval = soon\n"
      "status_socket = {tmp}/s.sock\n", "[agent] report_interval"),
     ("[DEFAULT]\ntransport_url = " + GOOD + "\n[agent]\nstatus_socket = {tmp}/s.sock\n"
@@ -50,8 +54,9 @@ def plain_config(tmp_path, body):
      "[DEFAULT] log_file: the directory {tmp}/missing does not exist"),
     ("[DEFAULT]\ntransport_url = " + GOOD + "\n[agent]\nstatus_socket = {tmp}/s.sock\n"
      "use_veth_interconnection = true\n", "use_veth_interconnection = true is not supported"),
-], ids=["no-transport-url", "bad-transport-url", "bad-value", "physnet-on-br-int",
-        "socket-parent-is-a-file", "socket-path-too-long", "log-dir-missing", "veth"])
+], ids=["no-transport-url", "bad-transport-url", "bad-port", "driver-not-loadable", "bad-value",
+        "physnet-on-br-int", "socket-parent-is-a-file", "socket-path-too-long",
+        "log-dir-missing", "veth"])
 def test_a_configuration_mistake_ends_the_daemon_with_status_2(tmp_path, body, named):
     (tmp_path / "a-file").write_text("")
     conf = plain_config(tmp_path, body.format(tmp=tmp_path))
