@@ -410,9 +410,7 @@ class Agent:
             if removed or self._unapplied:
                 self._apply(removed)
             self._report(up=[], down=gone)  # only once their flows are gone
-        for port_id, (state, reason) in sorted(work.parked.items()):
-            if port_id in self.ports:
-                self._park(port_id, state, reason)
+        self._park({p: why for p, why in work.parked.items() if p in self.ports})
         # each piece goes into the cache and into _unapplied at once, so a later call of
         # this batch that fails loses none of them (the piece first: parking a port on the
         # way applies and replaces _unapplied)
@@ -495,8 +493,7 @@ class Agent:
         if not self.admin_state_up:
             # Cordoned: wired ports keep working and keep getting updates; new ones wait.
             held = [p for p in ids if self.ports[p].state != "wired"]
-            for port_id in held:
-                self._park(port_id, "admin-down", "the agent is administratively down")
+            self._park({p: ("admin-down", "the agent is administratively down") for p in held})
             self._report(up=[], down=held)
             ids = [p for p in ids if p not in held]
         if not ids:
@@ -507,16 +504,17 @@ class Agent:
         bound: dict[str, dict[str, Any]] = {}
         down: list[str] = []
         tags: dict[str, tuple[int, dict[str, str]]] = {}  # written at once, below
+        parks: dict[str, tuple[str, str]] = {}  # likewise
         for entry in details:
             device = entry.get("device") if isinstance(entry, dict) else None
             if not isinstance(device, str) or device not in self.ports:
                 continue
             port_id = device
             if "network_id" not in entry or entry.get("no_active_binding"):
-                self._park(port_id, "unbound", "not bound to this host")
+                parks[port_id] = ("unbound", "not bound to this host")
                 continue
             if entry.get("admin_state_up") is False:
-                self._park(port_id, "port-down", "the port is administratively down")
+                parks[port_id] = ("port-down", "the port is administratively down")
                 down.append(port_id)  # neutron moved it to BUILD; DOWN is the truth
                 continue
             record = self.ports[port_id]
@@ -535,6 +533,7 @@ class Agent:
                 "physical_network": str(entry.get("physical_network") or ""),
                 "segmentation_id": str(entry.get("segmentation_id") or "")})
             bound[port_id] = {"ofport": record.vif.ofport, "local_vlan": vlan}
+        self._park(parks)
         self.switch.set_port_vlans(tags)
         for port_id in failed:
             if port_id in self.ports:
@@ -593,16 +592,21 @@ class Agent:
         self.uplinks.set_networks([(physnet, kind, seg) for kind, physnet, seg
                                    in self.segments.values() if physnet])
 
-    def _park(self, port_id: str, state: str, reason: str) -> None:
-        """Cut the VIF off: dead VLAN first (nothing forwards it), then its flows go."""
-        record = self.ports[port_id]
-        record.state, record.reason = state, reason
-        self.switch.set_port_vlans({record.vif.name: (DEAD_VLAN, {})})
-        had_flows = self.cache.remove_port(port_id)
-        self._release_vlan(port_id)
+    def _park(self, parks: Mapping[str, tuple[str, str]]) -> None:
+        """Cut VIFs off (port -> (state, reason)): dead VLAN first (nothing forwards them),
+        then their flows go -- all of them in one OVSDB transaction and one bundle."""
+        if not parks:
+            return
+        self.switch.set_port_vlans({self.ports[p].vif.name: (DEAD_VLAN, {}) for p in parks})
+        had_flows = False
+        for port_id, (state, reason) in sorted(parks.items()):
+            record = self.ports[port_id]
+            record.state, record.reason = state, reason
+            had_flows = self.cache.remove_port(port_id) or had_flows
+            self._release_vlan(port_id)
+            LOG.info("port %s parked on the dead VLAN: %s", port_id, reason)
         if had_flows or self._unapplied:
-            self._apply(Changed(ports={port_id}))
-        LOG.info("port %s parked on the dead VLAN: %s", port_id, reason)
+            self._apply(Changed(ports=set(parks)))
 
     def _settle(self, port_ids: set[str], failed: dict[str, str]) -> None:
         """Report wired ports up -- newly wired ones and every one whose details were fetched

@@ -513,3 +513,33 @@ def test_the_tags_of_a_batch_are_written_in_one_ovsdb_transaction(
         tags = {vlan_tag(ovs_sandbox, vm) for vm in vms}
         assert len(tags) == 1 and tags != {"4095"} and tags != {"[]"}  # one network's VLAN
         assert vms[0].ping(vms[1].ip4)
+
+
+def test_ports_parked_in_one_batch_go_in_one_ovsdb_transaction(
+        ovs_sandbox, bridge, control_plane, netns_vm):
+    """Three ports set administratively down at once: one dead-VLAN write for all three (and
+    one bundle for their flows), each reported DOWN and cut off."""
+    writes: list[dict] = []
+
+    class CountingOvsdb(Ovsdb):
+        def set_port_vlans(self, tags):
+            writes.append(dict(tags))
+            super().set_port_vlans(tags)
+
+    vms = [plug(netns_vm, control_plane, f"vm{i}", f"10.2.0.{i + 1}", ["web"])
+           for i in range(4)]
+    with running_agent(ovs_sandbox, bridge, control_plane, ovsdb_class=CountingOvsdb) as agent:
+        wait_for(lambda: all(control_plane.status.get(f"port-vm{i}") == "ACTIVE"
+                             for i in range(4)), what="all four up")
+        writes.clear()
+        with agent._queue.lock:  # one batch
+            for i in range(3):
+                control_plane.ports[f"port-vm{i}"]["admin_state_up"] = False
+                agent.port_updated(f"port-vm{i}")
+        wait_for(lambda: all(control_plane.status.get(f"port-vm{i}") == "DOWN"
+                             for i in range(3)), what="three DOWN")
+        dead = [w for w in writes if any(tag == 4095 for tag, _ in w.values())]
+        assert len(dead) == 1 and set(dead[0]) == {vm.tap for vm in vms[:3]}, writes
+        assert {vlan_tag(ovs_sandbox, vm) for vm in vms[:3]} == {"4095"}
+        assert not vms[3].ping(vms[0].ip4, timeout=1)
+        assert control_plane.status["port-vm3"] == "ACTIVE"
