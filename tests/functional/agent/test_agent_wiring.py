@@ -61,6 +61,16 @@ def running_agent(ovs_sandbox, bridge, control_plane, ovsdb_class=Ovsdb, **setti
         ovsdb.stop()
 
 
+class RecordingOvsdb(Ovsdb):
+    """Ovsdb that records each set_port_vlans call (one per OVSDB transaction)."""
+
+    writes: list[dict] = []
+
+    def set_port_vlans(self, tags):
+        self.writes.append(dict(tags))
+        super().set_port_vlans(tags)
+
+
 @pytest.fixture
 def agent(ovs_sandbox, bridge, control_plane):
     with running_agent(ovs_sandbox, bridge, control_plane) as the_agent:
@@ -497,16 +507,10 @@ def test_the_tags_of_a_batch_are_written_in_one_ovsdb_transaction(
     """Each OVSDB transaction that changes a Port makes ovs-vswitchd reconfigure the bridge:
     one per port made a cold start of 1,000 untagged VIFs take 50 s. VIFs plugged before the
     agent starts are tagged in one transaction."""
-    writes: list[dict] = []
-
-    class CountingOvsdb(Ovsdb):
-        def set_port_vlans(self, tags):
-            writes.append(dict(tags))
-            super().set_port_vlans(tags)
-
+    writes = RecordingOvsdb.writes = []
     vms = [plug(netns_vm, control_plane, f"vm{i}", f"10.2.0.{i + 1}", ["web"])
            for i in range(5)]
-    with running_agent(ovs_sandbox, bridge, control_plane, ovsdb_class=CountingOvsdb):
+    with running_agent(ovs_sandbox, bridge, control_plane, ovsdb_class=RecordingOvsdb):
         wait_for(lambda: all(control_plane.status.get(f"port-vm{i}") == "ACTIVE"
                              for i in range(5)), what="all five up")
         assert len(writes) == 1 and set(writes[0]) == {vm.tap for vm in vms}, writes
@@ -519,16 +523,10 @@ def test_ports_parked_in_one_batch_go_in_one_ovsdb_transaction(
         ovs_sandbox, bridge, control_plane, netns_vm):
     """Three ports set administratively down at once: one dead-VLAN write for all three (and
     one bundle for their flows), each reported DOWN and cut off."""
-    writes: list[dict] = []
-
-    class CountingOvsdb(Ovsdb):
-        def set_port_vlans(self, tags):
-            writes.append(dict(tags))
-            super().set_port_vlans(tags)
-
+    writes = RecordingOvsdb.writes = []
     vms = [plug(netns_vm, control_plane, f"vm{i}", f"10.2.0.{i + 1}", ["web"])
            for i in range(4)]
-    with running_agent(ovs_sandbox, bridge, control_plane, ovsdb_class=CountingOvsdb) as agent:
+    with running_agent(ovs_sandbox, bridge, control_plane, ovsdb_class=RecordingOvsdb) as agent:
         wait_for(lambda: all(control_plane.status.get(f"port-vm{i}") == "ACTIVE"
                              for i in range(4)), what="all four up")
         writes.clear()
