@@ -1,0 +1,1 @@
+"""Tenant overlay networks (VXLAN, Geneve, GRE) through br-tun: see docs/overlay-design.md."""
