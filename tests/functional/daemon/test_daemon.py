@@ -76,6 +76,14 @@ def start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend, **
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def clean_up(daemon, ovs_sandbox, bridge):
+    """After a test, whatever it asserted: no daemon left running, its bridge gone."""
+    if daemon.poll() is None:
+        daemon.kill()
+        daemon.wait()
+    ovs_sandbox.del_bridge(bridge)
+
+
 @pytest.mark.parametrize("backend", ["threading", "eventlet"])
 def test_start_heartbeat_wire_and_stop(backend, tmp_path, ovs_sandbox, transport_url, double,
                                        netns_vm):
@@ -109,10 +117,7 @@ def test_start_heartbeat_wire_and_stop(backend, tmp_path, ovs_sandbox, transport
         assert ovs_sandbox.dump_flows(bridge) == flows_before  # the dataplane is left as it is
         assert vms[0].ping(vms[1].ip4)
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-        ovs_sandbox.del_bridge(bridge)
+        clean_up(daemon, ovs_sandbox, bridge)
 
 
 @pytest.mark.parametrize("backend", ["threading", "eventlet"])
@@ -157,10 +162,7 @@ def test_sighup_reloads_mutable_options_and_logging_in_place(backend, tmp_path, 
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=10) == 0
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-        ovs_sandbox.del_bridge(bridge)
+        clean_up(daemon, ovs_sandbox, bridge)
 
 
 def test_member_update_and_admin_state_over_the_broker(tmp_path, ovs_sandbox, transport_url,
@@ -217,10 +219,7 @@ def test_member_update_and_admin_state_over_the_broker(tmp_path, ovs_sandbox, tr
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=10) == 0
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-        ovs_sandbox.del_bridge(bridge)
+        clean_up(daemon, ovs_sandbox, bridge)
 
 
 def test_broker_outage_of_60s(tmp_path, ovs_sandbox, rabbit_broker, transport_url, double,

@@ -15,7 +15,7 @@ from dpagent.daemon.status import query
 from dpagent.lab.control_plane import ControlPlaneDouble
 from sriov.testing import FakeSysfsTree
 from tests.functional.controller.controller_process import ControllerProcess
-from tests.functional.daemon.test_daemon import start_daemon, wait_for
+from tests.functional.daemon.test_daemon import clean_up, start_daemon, wait_for
 
 
 def synced(status_socket):
@@ -69,10 +69,7 @@ def run_then_sigterm(tmp_path, ovs_sandbox, rabbit_broker, transport_url, host, 
             assert {name: n for name, n in after.items() if n} == {}  # nobody consumes
             assert any(name.endswith(f".{host}") for name in after)  # casts wait for a restart
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-        ovs_sandbox.del_bridge(bridge)
+        clean_up(daemon, ovs_sandbox, bridge)
 
 
 @pytest.mark.parametrize("backend", ["threading", "eventlet"])
