@@ -2,7 +2,7 @@
 
     python -m flows compile SG_INFO.json > flows.txt    # ovs-ofctl add-flows syntax, sorted
     ovs-ofctl -O OpenFlow15 --bundle add-flows br-int flows.txt
-    python -m flows tables                              # the pipeline as a Markdown table
+    python -m flows tables [--bridge tun]               # br-int's (br-tun's) tables, Markdown
 
 Errors for single ports go to stderr (the other ports still compile); the exit status is 1 when
 any port failed, 2 when the input cannot be read at all.
@@ -27,11 +27,14 @@ def main(argv: list[str] | None = None) -> int:
                              help="security_group_info_for_devices reply, or - for stdin")
     compile_cmd.add_argument("--cookies", action="store_true",
                              help="also print what each cookie stands for, as comments")
-    commands.add_parser("tables", help="print the pipeline's tables")
+    tables_cmd = commands.add_parser("tables", help="print the pipeline's tables")
+    tables_cmd.add_argument("--bridge", choices=("int", "tun"), default="int",
+                            help="br-int's tables (default) or br-tun's")
     args = parser.parse_args(argv)
 
     if args.command == "tables":
-        print(pipeline.table_markdown())
+        print(pipeline.table_markdown(pipeline.TUNNEL_TABLES if args.bridge == "tun"
+                                      else pipeline.TABLES))
         return 0
     try:
         source = sys.stdin if args.sg_info == "-" else open(args.sg_info, encoding="utf-8")

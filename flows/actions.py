@@ -7,6 +7,7 @@ how OVS writes it.
 
 from __future__ import annotations
 
+import enum
 from functools import lru_cache
 
 from flows import fields
@@ -16,7 +17,7 @@ DROP: tuple[str, ...] = ()
 """An empty action list: the packet is dropped."""
 
 
-def goto(table: Table) -> str:
+def goto(table: enum.IntEnum) -> str:
     return f"goto_table:{int(table)}"
 
 

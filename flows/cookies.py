@@ -28,6 +28,17 @@ class Kind(enum.IntEnum):
     NETWORK = 4
     REMOTE_GROUP = 5
     MEMBER = 6
+    TUNNEL = 7
+    """br-tun: a tunnel port's classification (table 0)."""
+    FDB = 8
+    """br-tun: one remote MAC (unicast) or IP (ARP responder) told by l2population."""
+    LEARNED = 9
+    """br-tun: flows OVS makes itself (the ``learn()`` of table 10). Reserved: never desired,
+    never compared, never deleted by a reconcile -- they come and go with the traffic."""
+
+
+LEARNED_COOKIE = COOKIE_VALUE | (Kind.LEARNED << 40)
+"""The one cookie every learned flow carries."""
 
 
 def stable_hash(text: str, bits: int) -> int:
@@ -43,6 +54,16 @@ def content_cookie(kind: int, body: str) -> int:
 
 def is_dpagent_cookie(value: int) -> bool:
     return value & COOKIE_MASK == COOKIE_VALUE
+
+
+def kind_of(value: int) -> int:
+    """The owner kind of a dpagent cookie (bits 40-47)."""
+    return (value >> 40) & 0xFF
+
+
+def is_learned_cookie(value: int) -> bool:
+    """A flow the switch learned by itself under dpagent's mark: not the programmer's."""
+    return is_dpagent_cookie(value) and kind_of(value) == Kind.LEARNED
 
 
 def cookie_match() -> str:

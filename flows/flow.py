@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 from flows import cookies
-from flows.pipeline import Table
 
 MatchItem = tuple[str, str]
 """One match field: ``("nw_src", "10.0.0.0/8")``; a protocol shorthand has an empty value
@@ -55,7 +55,7 @@ class Flow:
                 f"{self.render_body()}")
 
 
-def flow(table: Table, priority: int, match: tuple[MatchItem, ...], actions: tuple[str, ...],
+def flow(table: enum.IntEnum, priority: int, match: tuple[MatchItem, ...], actions: tuple[str, ...],
          kind: cookies.Kind) -> Flow:
     """Build a flow with its content cookie (see :mod:`flows.cookies`)."""
     draft = Flow(int(table), priority, match, actions, 0)

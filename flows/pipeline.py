@@ -1,7 +1,10 @@
-"""The br-int pipeline: every table dpagent uses, declared once as data.
+"""The pipelines of br-int and br-tun: every table dpagent uses, declared once as data.
 
-The README's "Pipeline" section is generated from :data:`TABLES` (``python -m flows tables``),
-so the documentation cannot drift from the numbers the compiler emits.
+The README's "Pipeline" section is generated from :data:`TABLES` and :data:`TUNNEL_TABLES`
+(``python -m flows tables [--bridge tun]``), so the documentation cannot drift from the numbers
+the compilers emit. br-tun's numbers are neutron's (``neutron_lib`` ``ovs_constants``): an
+operator's ``ofproto/trace`` reads as it did under neutron's agent, and an in-place swap from
+that agent changes no table a packet walks through.
 """
 
 from __future__ import annotations
@@ -27,9 +30,24 @@ class Table(enum.IntEnum):
     CANARY = 250
 
 
+class TunnelTable(enum.IntEnum):
+    """OpenFlow table numbers of br-tun (neutron's)."""
+
+    LOCAL_SWITCHING = 0
+    PATCH_LV_TO_TUN = 2
+    GRE_TUN_TO_LV = 3
+    VXLAN_TUN_TO_LV = 4
+    GENEVE_TUN_TO_LV = 6
+    LEARN_FROM_TUN = 10
+    UCAST_TO_TUN = 20
+    ARP_RESPONDER = 21
+    FLOOD_TO_TUN = 22
+    CANARY = 250
+
+
 @dataclass(frozen=True, slots=True)
 class TableSpec:
-    table: Table
+    table: enum.IntEnum
     purpose: str
     miss: str
 
@@ -77,9 +95,45 @@ TABLES: tuple[TableSpec, ...] = (
 )
 
 
-def table_markdown() -> str:
-    """The pipeline as a Markdown table, for the README."""
+TUNNEL_TABLES: tuple[TableSpec, ...] = (
+    TableSpec(TunnelTable.LOCAL_SWITCHING,
+              "Where did the frame enter? From br-int (patch-int, tagged with the network's local "
+              "VLAN) to PATCH_LV_TO_TUN; from a tunnel port to its type's TUN_TO_LV table.",
+              "drop"),
+    TableSpec(TunnelTable.PATCH_LV_TO_TUN,
+              "From br-int: broadcast ARP to ARP_RESPONDER (with the ARP responder), unicast to "
+              "UCAST_TO_TUN, multicast and broadcast to FLOOD_TO_TUN.", "drop"),
+    TableSpec(TunnelTable.GRE_TUN_TO_LV,
+              "From a GRE tunnel: the tunnel key of a network on this host becomes its local "
+              "VLAN, then LEARN_FROM_TUN.", "drop (a key no local network has)"),
+    TableSpec(TunnelTable.VXLAN_TUN_TO_LV,
+              "From a VXLAN tunnel: VNI to local VLAN, as GRE_TUN_TO_LV.",
+              "drop (a VNI no local network has)"),
+    TableSpec(TunnelTable.GENEVE_TUN_TO_LV,
+              "From a Geneve tunnel: VNI to local VLAN, as GRE_TUN_TO_LV.",
+              "drop (a VNI no local network has)"),
+    TableSpec(TunnelTable.LEARN_FROM_TUN,
+              "Learn the sender's MAC behind the tunnel it came through (a flow in UCAST_TO_TUN, "
+              "300 s), then to br-int.", "(none: one flow matches everything)"),
+    TableSpec(TunnelTable.UCAST_TO_TUN,
+              "Unicast towards a remote MAC: l2population's entries (priority 2), then learned "
+              "ones (priority 1); the VLAN becomes the tunnel key and the frame leaves through "
+              "that endpoint's tunnel.", "FLOOD_TO_TUN"),
+    TableSpec(TunnelTable.ARP_RESPONDER,
+              "ARP requests for a remote port's IP (told by l2population) are answered here and "
+              "sent back to br-int; nothing crosses the tunnel.", "FLOOD_TO_TUN"),
+    TableSpec(TunnelTable.FLOOD_TO_TUN,
+              "A network's broadcast, multicast and unknown unicast: to every endpoint with "
+              "ports on the network (l2population), or to every endpoint of its type.",
+              "drop (a VLAN no tunnelled network has)"),
+    TableSpec(TunnelTable.CANARY,
+              "Never reached by a packet: the programmer's canary flow, as on br-int.", "drop"),
+)
+
+
+def table_markdown(specs: tuple[TableSpec, ...] = TABLES) -> str:
+    """A pipeline as a Markdown table, for the README."""
     lines = ["| table | name | purpose | on miss |", "|---|---|---|---|"]
-    for spec in TABLES:
+    for spec in specs:
         lines.append(f"| {int(spec.table)} | {spec.table.name} | {spec.purpose} | {spec.miss} |")
     return "\n".join(lines)

@@ -26,7 +26,7 @@ from dpagent.bridge.transport import (
     SwitchError,
 )
 from flows import Flow
-from flows.cookies import COOKIE_MASK, COOKIE_VALUE, Kind, is_dpagent_cookie
+from flows.cookies import COOKIE_MASK, COOKIE_VALUE, Kind, is_dpagent_cookie, is_learned_cookie
 from flows.flow import flow
 from flows.pipeline import Table
 
@@ -188,13 +188,16 @@ class BridgeProgrammer:
               start: float, full: bool, flush: bool, sweep: bool,
               before_commit: _Once | None) -> ApplyReport:
         foreign: list[FlowMod] = []
+        # flows the switch learned under dpagent's mark (br-tun's learn()) are neither ours
+        # to compare nor foreign to sweep: they belong to the traffic
         if full and sweep:
-            everything = {f.cookie for f in self.transport.dump(0, 0)}
+            everything = {f.cookie for f in self.transport.dump(0, 0)
+                          if not is_learned_cookie(f.cookie)}
             self._installed = {c for c in everything if is_dpagent_cookie(c)}
             foreign = [FlowMod.delete(c) for c in sorted(everything - self._installed)]
         elif full:
-            self._installed = {f.cookie for f in
-                               self.transport.dump(COOKIE_VALUE, COOKIE_MASK)}
+            self._installed = {f.cookie for f in self.transport.dump(COOKIE_VALUE, COOKIE_MASK)
+                               if not is_learned_cookie(f.cookie)}
         while True:
             mods, owner_of = self._plan(pending, self._installed, full, flush)
             mods = foreign + mods

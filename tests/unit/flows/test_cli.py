@@ -52,3 +52,11 @@ def test_readme_pipeline_table_matches_the_declaration():
     start = readme.index("<!-- pipeline-table:start -->") + len("<!-- pipeline-table:start -->")
     end = readme.index("<!-- pipeline-table:end -->")
     assert readme[start:end].strip() == pipeline.table_markdown()
+
+
+def test_readme_tunnel_table_matches_the_declaration():
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- tunnel-table:start -->") + len("<!-- tunnel-table:start -->")
+    end = readme.index("<!-- tunnel-table:end -->")
+    assert readme[start:end].strip() == pipeline.table_markdown(pipeline.TUNNEL_TABLES)
+    assert run("tables", "--bridge", "tun").stdout.strip() == readme[start:end].strip()
