@@ -115,6 +115,12 @@ def preflight_problems(conf: cfg.ConfigOpts) -> list[str]:
                       conf.agent.use_veth_interconnection)
     except PhysnetConfigError as exc:
         problems += str(exc).splitlines()
+    from dpagent.overlay.config import OverlayConfigError, options_from_conf, overlay_settings
+
+    try:
+        overlay_settings(options_from_conf(conf))
+    except OverlayConfigError as exc:
+        problems += str(exc).splitlines()
     if conf.sriov.physical_device_mappings:
         from sriov import SriovConfigError, SriovSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from oslo_config import cfg
+from oslo_config import cfg, types
 
 GROUP = "agent"
 
@@ -59,6 +59,46 @@ AGENT_OPTS = [
         help="Accepted for compatibility with neutron's OVS agent configuration but rejected "
         "if true: dpagent connects bridges only with OVS patch ports, which never leave the "
         "datapath and are faster than veth pairs.",
+    ),
+    cfg.ListOpt(
+        "tunnel_types",
+        default=[],
+        item_type=types.String(choices=["vxlan", "geneve", "gre"]),
+        help="Tunnel types this host carries tenant networks over (vxlan, geneve, gre). "
+        "Empty: no overlay networks here, and the server binds none of their ports to this "
+        "host. Needs [ovs] local_ip.",
+    ),
+    cfg.BoolOpt(
+        "l2_population",
+        default=False,
+        help="Use the server's l2population notifications: tunnel ports only towards "
+        "hosts sharing a network, each network flooded only to those, remote MACs sent "
+        "straight to their host. Needs the l2population mechanism driver on the server. "
+        "Without it every network floods to every endpoint and MACs are learned.",
+    ),
+    cfg.BoolOpt(
+        "arp_responder",
+        default=False,
+        help="Answer ARP requests for remote ports on the tunnel bridge instead of flooding "
+        "them to other hosts. Works only with l2_population (as in neutron's agent).",
+    ),
+    cfg.PortOpt(
+        "vxlan_udp_port",
+        default=4789,
+        help="UDP port of VXLAN tunnels; every host of the cloud must use the same one.",
+    ),
+    cfg.BoolOpt(
+        "dont_fragment",
+        default=True,
+        help="Set the don't-fragment bit on the tunnels' outer IP header: an oversized "
+        "frame is then dropped instead of fragmented on the underlay (size the networks' "
+        "MTU for the tunnel overhead instead).",
+    ),
+    cfg.BoolOpt(
+        "tunnel_csum",
+        default=False,
+        help="Add a checksum to the tunnels' outer header (UDP checksum for VXLAN and "
+        "Geneve, GRE checksum).",
     ),
     cfg.StrOpt(
         "status_socket",

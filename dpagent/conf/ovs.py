@@ -51,6 +51,29 @@ OVS_OPTS = [
         "bundle commit. Large bundles on a busy switch need more than the default.",
     ),
     cfg.StrOpt(
+        "local_ip",
+        sample_default="<this host's tunnel endpoint address>",
+        help="IP address of this host's tunnel endpoint (VXLAN, Geneve, GRE): the source of "
+        "its tunnels and the address other hosts send a network's traffic to. Required when "
+        "[agent] tunnel_types is set. Reported to the server as tunneling_ip.",
+    ),
+    cfg.StrOpt(
+        "tunnel_bridge",
+        default="br-tun",
+        help="Bridge holding the tunnel ports, patched to the integration bridge. Created "
+        "if missing; the agent owns its flows, as on the integration bridge.",
+    ),
+    cfg.StrOpt(
+        "int_peer_patch_port",
+        default="patch-tun",
+        help="Patch port on the integration bridge towards the tunnel bridge.",
+    ),
+    cfg.StrOpt(
+        "tun_peer_patch_port",
+        default="patch-int",
+        help="Patch port on the tunnel bridge towards the integration bridge.",
+    ),
+    cfg.StrOpt(
         "of_interface",
         default="native",
         choices=[("native", "speak OpenFlow 1.5 to the bridge's management socket"),

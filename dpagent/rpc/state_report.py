@@ -53,6 +53,7 @@ from typing import Any
 import oslo_messaging
 from oslo_config import cfg
 
+from dpagent.overlay.config import options_from_conf, overlay_settings
 from dpagent.rpc import topics
 from dpagent.rpc.errors import BrokerUnreachable, ControlPlaneError, InvalidReply
 from dpagent.rpc.transport import call, rpc_client
@@ -93,20 +94,25 @@ def agent_configurations(conf: cfg.ConfigOpts) -> dict[str, Any]:
 
     neutron's ML2 openvswitch driver needs ``bridge_mappings`` to bind VLAN/flat ports and
     turns ``integration_bridge``, ``datapath_type`` and ``ovs_hybrid_plug`` into the
-    port's ``vif_details``.  ``devices`` and ``admin_state_up`` are placeholders the agent
-    core overrides through the state callback.
+    port's ``vif_details``; it binds a tunnelled network's port only if the network's type
+    is in ``tunnel_types``, and l2population finds the host's endpoint in ``tunneling_ip``
+    (None without tunnels, so that l2pop never counts this host).  ``devices`` and
+    ``admin_state_up`` are placeholders the agent core overrides through the state callback.
     """
     firewall = (conf.securitygroup.firewall_driver if conf.securitygroup.enable_security_group
                 else "noop")
+    overlay, _ = overlay_settings(options_from_conf(conf))
     return {
         "bridge_mappings": dict(conf.ovs.bridge_mappings),
         "integration_bridge": conf.ovs.integration_bridge,
         "datapath_type": conf.ovs.datapath_type,
         "ovs_hybrid_plug": False,
-        "tunnel_types": [],
-        "tunneling_ip": None,
-        "l2_population": False,
+        "tunnel_types": list(overlay.tunnel_types),
+        "tunneling_ip": overlay.local_ip,
+        "l2_population": overlay.l2_population,
+        "arp_responder_enabled": overlay.arp_responder,
         "enable_distributed_routing": False,
+        "in_distributed_mode": False,
         "extensions": [],
         "firewall": firewall,
         "devices": 0,

@@ -53,12 +53,26 @@ def test_configurations_say_what_neutron_needs_to_bind_ports(reporter, double):
     assert configurations == {
         "bridge_mappings": {"physnet1": "br-phys"}, "integration_bridge": "br-int",
         "datapath_type": "system", "ovs_hybrid_plug": False, "tunnel_types": [],
-        "tunneling_ip": None, "l2_population": False, "enable_distributed_routing": False,
+        "tunneling_ip": None, "l2_population": False, "arp_responder_enabled": False,
+        "enable_distributed_routing": False, "in_distributed_mode": False,
         "extensions": [], "firewall": "openvswitch", "devices": 0, "admin_state_up": True}
     recorded = FIRST["agent_state"]["agent_state"]["configurations"]
     for key in ("bridge_mappings", "integration_bridge", "datapath_type", "ovs_hybrid_plug",
                 "tunnel_types", "extensions", "devices"):
         assert type(configurations[key]) is type(recorded[key]), key
+
+
+def test_tunnel_endpoint_is_reported_as_neutrons_agent_reports_it(transport, conf, double):
+    conf.set_override("tunnel_types", ["vxlan", "geneve"], "agent")
+    conf.set_override("l2_population", True, "agent")
+    conf.set_override("arp_responder", True, "agent")
+    conf.set_override("local_ip", "192.0.2.1", "ovs")
+    StateReporter.from_conf(transport, conf).report_once()
+    configurations = _state(double.calls("report_state")[0])["configurations"]
+    assert {k: configurations[k] for k in ("tunnel_types", "tunneling_ip", "l2_population",
+                                           "arp_responder_enabled")} == {
+        "tunnel_types": ["vxlan", "geneve"], "tunneling_ip": "192.0.2.1",
+        "l2_population": True, "arp_responder_enabled": True}
 
 
 def test_start_flag_and_resource_versions_stop_after_the_first_success(reporter, double):
