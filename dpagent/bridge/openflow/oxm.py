@@ -9,7 +9,8 @@ eth_type and ip_proto (from a shorthand such as ``tcp6``, or ``dl_type``/``nw_pr
 written once at the front, the other fields follow in the given order, and ``nd_target`` (which
 needs ``icmpv6_type``) goes last.
 
-Only the fields the compiler emits are known; anything else raises :class:`ValueError`.
+Only the fields the compilers (br-int's and br-tun's) emit are known; anything else raises
+:class:`ValueError`. :func:`set_field_tlv` is the same for the value of a ``set_field`` action.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def oxm_header(oxm_class: int, field: int, length: int, masked: bool = False) ->
 def oxm_tlv(oxm_class: int, field: int, size: int, value: int, mask: int | None = None) -> bytes:
     """One TLV; the mask is left out when it covers the whole field (an exact match)."""
     full = (1 << (size * 8)) - 1
+    if value >> (size * 8) or mask is not None and mask >> (size * 8):
+        raise ValueError(f"{value:#x}{'' if mask is None else f'/{mask:#x}'} does not fit in "
+                         f"{size} bytes")
     if mask is None or mask == full:
         return struct.pack("!I", oxm_header(oxm_class, field, size)) + value.to_bytes(size, "big")
     return (struct.pack("!I", oxm_header(oxm_class, field, 2 * size, True))
@@ -190,6 +194,24 @@ def _require(what: str, ok: bool) -> None:
 Encoder = Callable[[str, "int | None", "int | None"], bytes]
 
 
+def _tun_id(value: str, eth_type: int | None, ip_proto: int | None) -> bytes:
+    # OF1.5's tunnel_id is NXM_NX_TUN_ID (one field in OVS); ovs-ofctl sends the OXM form.
+    return _basic(ofp.OfbField.TUNNEL_ID, 8, *_number(value))
+
+
+def _arp_op(value: str, eth_type: int | None, ip_proto: int | None) -> bytes:
+    _require("arp_op", eth_type == ofp.ETH_TYPE_ARP)
+    return _basic(ofp.OfbField.ARP_OP, 2, *_exact(value))
+
+
+def _exact(text: str) -> tuple[int, None]:
+    """A number of a field OVS cannot mask (``arp_op``)."""
+    value, mask = _number(text)
+    if mask is not None:
+        raise ValueError(f"{text}: this field takes no mask")
+    return value, None
+
+
 def _in_port(value: str, eth_type: int | None, ip_proto: int | None) -> bytes:
     return _basic(ofp.OfbField.IN_PORT, 4, int(value, 0))
 
@@ -300,6 +322,8 @@ def _nx_number(field: int, size: int) -> Encoder:
 
 _ENCODERS: dict[str, Encoder] = {
     "in_port": _in_port,
+    "tun_id": _tun_id, "tunnel_id": _tun_id,
+    "arp_op": _arp_op,
     "dl_src": _eth_addr(ofp.OfbField.ETH_SRC), "eth_src": _eth_addr(ofp.OfbField.ETH_SRC),
     "dl_dst": _eth_addr(ofp.OfbField.ETH_DST), "eth_dst": _eth_addr(ofp.OfbField.ETH_DST),
     "dl_vlan": _dl_vlan,
@@ -323,3 +347,29 @@ _ENCODERS: dict[str, Encoder] = {
     "ct_mark": _nx_number(ofp.NXM_NX_CT_MARK, 4),
     "conj_id": _nx_number(ofp.NXM_NX_CONJ_ID, 4),
 }
+
+
+# -- set_field -------------------------------------------------------------------------------
+
+_SET_FIELDS: dict[str, tuple[ofp.OfbField, int, Callable[[str], tuple[int, int | None]]]] = {
+    "tun_id": (ofp.OfbField.TUNNEL_ID, 8, _number),
+    "tunnel_id": (ofp.OfbField.TUNNEL_ID, 8, _number),
+    "arp_op": (ofp.OfbField.ARP_OP, 2, _exact),
+    "arp_spa": (ofp.OfbField.ARP_SPA, 4, _ipv4), "arp_tpa": (ofp.OfbField.ARP_TPA, 4, _ipv4),
+    "arp_sha": (ofp.OfbField.ARP_SHA, 6, _mac), "arp_tha": (ofp.OfbField.ARP_THA, 6, _mac),
+    "eth_src": (ofp.OfbField.ETH_SRC, 6, _mac), "dl_src": (ofp.OfbField.ETH_SRC, 6, _mac),
+    "eth_dst": (ofp.OfbField.ETH_DST, 6, _mac), "dl_dst": (ofp.OfbField.ETH_DST, 6, _mac),
+}
+"""Fields ``set_field:<value>->name`` may write: OXM field, bytes, how its value is written."""
+
+
+def set_field_tlv(name: str, value: str) -> bytes:
+    """The OXM TLV of ``set_field:value->name`` (``value/mask`` sets only the mask's bits).
+
+    Whether the flow's match meets the field's prerequisites (an ARP field needs ``arp``) is
+    checked by the switch, as for ovs-ofctl's flow-mods.
+    """
+    if name not in _SET_FIELDS:
+        raise ValueError(f"set_field of unknown field {name!r}")
+    field, size, parse = _SET_FIELDS[name]
+    return _basic(field, size, *parse(value))

@@ -9,6 +9,7 @@ Nothing else in :mod:`dpagent.bridge.openflow` spells a protocol number.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 OFP15_VERSION = 0x06
 HEADER_LEN = 8
@@ -111,6 +112,7 @@ class OfbField(enum.IntEnum):
     SCTP_DST = 18
     ICMPV4_TYPE = 19
     ICMPV4_CODE = 20
+    ARP_OP = 21
     ARP_SPA = 22
     ARP_TPA = 23
     ARP_SHA = 24
@@ -120,6 +122,7 @@ class OfbField(enum.IntEnum):
     ICMPV6_TYPE = 29
     ICMPV6_CODE = 30
     IPV6_ND_TARGET = 31
+    TUNNEL_ID = 38
 
 
 NXM_OF_VLAN_TCI = 4
@@ -130,6 +133,35 @@ NXM_NX_IP_FRAG = 26
 NXM_NX_CONJ_ID = 37
 NXM_NX_CT_STATE = 105
 NXM_NX_CT_MARK = 107
+
+
+@dataclass(frozen=True, slots=True)
+class NxmField:
+    """A field as actions name it (``NXM_OF_ETH_SRC[]``): its NXM class, number and size, and
+    the OXM basic field OVS writes instead in OpenFlow 1.5 Set-Field and Copy-Field actions
+    (``None``: the field has no OXM, the NXM header is used there too). NXAST actions (learn,
+    output_reg, ct's zone) always carry the NXM header."""
+
+    nxm_class: int
+    number: int
+    size: int
+    oxm: OfbField | None = None
+
+
+NXM_FIELDS: dict[str, NxmField] = {
+    "NXM_OF_IN_PORT": NxmField(OFPXMC_NXM_0, 0, 2),
+    "NXM_OF_ETH_DST": NxmField(OFPXMC_NXM_0, 1, 6, OfbField.ETH_DST),
+    "NXM_OF_ETH_SRC": NxmField(OFPXMC_NXM_0, 2, 6, OfbField.ETH_SRC),
+    "NXM_OF_VLAN_TCI": NxmField(OFPXMC_NXM_0, NXM_OF_VLAN_TCI, 2),
+    "NXM_OF_ARP_SPA": NxmField(OFPXMC_NXM_0, 16, 4, OfbField.ARP_SPA),
+    "NXM_OF_ARP_TPA": NxmField(OFPXMC_NXM_0, 17, 4, OfbField.ARP_TPA),
+    "NXM_NX_TUN_ID": NxmField(OFPXMC_NXM_1, 16, 8, OfbField.TUNNEL_ID),
+    "NXM_NX_ARP_SHA": NxmField(OFPXMC_NXM_1, 17, 6, OfbField.ARP_SHA),
+    "NXM_NX_ARP_THA": NxmField(OFPXMC_NXM_1, 18, 6, OfbField.ARP_THA),
+    "NXM_NX_CT_MARK": NxmField(OFPXMC_NXM_1, NXM_NX_CT_MARK, 4),
+    **{f"NXM_NX_REG{n}": NxmField(OFPXMC_NXM_1, NXM_NX_REG0 + n, 4) for n in range(16)},
+}
+"""meta-flow.h's "NXM:"/"OXM:" lines of the fields dpagent's actions name."""
 
 OFPVID_PRESENT = 0x1000
 """VLAN_VID bit meaning "a tag is present" (the TCI's CFI bit)."""
@@ -158,6 +190,8 @@ OFPAT_OUTPUT = 0
 OFPAT_PUSH_VLAN = 17
 OFPAT_POP_VLAN = 18
 OFPAT_SET_FIELD = 25
+OFPAT_COPY_FIELD = 28
+"""OF1.5's ``move:`` (ovs-ofctl sends it instead of NXAST_REG_MOVE from OpenFlow 1.5 on)."""
 OFPAT_EXPERIMENTER = 0xFFFF
 NX_VENDOR_ID = 0x00002320
 
@@ -167,9 +201,18 @@ class NxAction(enum.IntEnum):
 
     RESUBMIT_TABLE = 14
     OUTPUT_REG = 15
+    LEARN = 16
     CONJUNCTION = 34
     CT = 35
 
+
+NX_LEARN_SRC_IMMEDIATE = 1 << 13
+"""flow_mod_spec header: the source is a value that follows (else a field and bit offset)."""
+NX_LEARN_DST_MATCH = 0 << 11
+NX_LEARN_DST_LOAD = 1 << 11
+NX_LEARN_DST_OUTPUT = 2 << 11
+OFP_DEFAULT_PRIORITY = 0x8000
+"""Priority of a learned flow when ``learn()`` names none (ovs-ofctl's default; table 1)."""
 
 NX_CT_F_COMMIT = 1 << 0
 NX_CT_RECIRC_NONE = 0xFF

@@ -1,10 +1,11 @@
 """OpenFlowTransport on a real ovs-vswitchd.
 
-The reference is ovs-ofctl: every flow the compiler makes, installed once through our own
-OpenFlow 1.5 encoding and once through ``ovs-ofctl --bundle add-flows``, must leave the two
-bridges with the same flows, line for line. Then: refusals at add time and at commit time name
-the offending flow and change nothing, deletes touch one cookie only, dumps return exactly
-dpagent's flows, and a restarted ovs-vswitchd is reconnected to.
+The reference is ovs-ofctl: every flow the compilers make (br-int's and br-tun's), installed
+once through our own OpenFlow 1.5 encoding and once through ``ovs-ofctl --bundle add-flows``,
+must leave the two bridges with the same flows, line for line -- and br-tun's learn action must
+teach both the same flow. Then: refusals at add time and at commit time name the offending flow
+and change nothing, deletes touch one cookie only, dumps return exactly dpagent's flows, and a
+restarted ovs-vswitchd is reconnected to.
 
 ``DPAGENT_OPENFLOW_BENCH=1`` also runs the large-preset throughput comparison (prints rates).
 """
@@ -27,9 +28,10 @@ import pytest
 from dpagent.bridge.openflow import OpenFlowTransport
 from dpagent.bridge.transport import BundleRejected, FlowMod, InstalledFlow
 from dpagent.lab.ovs_sandbox import OVSSandbox
-from flows import Flow, compile_sg_info
-from flows.cookies import COOKIE_MASK, COOKIE_VALUE
+from flows import Flow, compile_sg_info, tunnel
+from flows.cookies import COOKIE_MASK, COOKIE_VALUE, LEARNED_COOKIE
 from flows.offline import with_local_facts
+from flows.tunnel import TunnelNetwork
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "unit" / "flows" / "golden" / "small_host.json"
@@ -169,6 +171,100 @@ def test_every_action_and_match_form_is_installed_exactly_as_ovs_ofctl_installs_
     assert_same_as_ofctl(ovs_sandbox, bridge, other_bridge, VOCABULARY)
     pushes = [line for line in of15_flows(ovs_sandbox, bridge) if "push_vlan" in line]
     assert len(pushes) == 3  # the untagged uplink, the re-tag after strip_vlan, the flood
+
+
+# -- br-tun ----------------------------------------------------------------------------------
+
+PATCH_INT = 1
+VXLAN_PORTS = (2, 3)
+GENEVE_PORT = 4
+VXLAN_NET = TunnelNetwork("net-vxlan", "vxlan", 0x64, 5)
+GENEVE_NET = TunnelNetwork("net-geneve", "geneve", 0x123456, 6)
+
+
+def tunnel_flows() -> list[Flow]:
+    """br-tun of a host with the ARP responder on, two VXLAN endpoints and one Geneve endpoint,
+    a network of each type with one remote port behind each endpoint: every builder of
+    :mod:`flows.tunnel`."""
+    flows = list(tunnel.base_flows(PATCH_INT, arp_responder=True))
+    for port in VXLAN_PORTS:
+        flows += tunnel.tunnel_port_flows("vxlan", port)
+    flows += tunnel.tunnel_port_flows("geneve", GENEVE_PORT)
+    flows += tunnel.network_flows(VXLAN_NET, VXLAN_PORTS)
+    flows += tunnel.network_flows(GENEVE_NET, [GENEVE_PORT])
+    remotes = [(VXLAN_NET, "10.0.0.12", "FA:16:3E:00:00:12", 2),
+               (VXLAN_NET, "10.0.0.13", "fa:16:3e:00:00:13", 3),
+               (GENEVE_NET, "10.1.0.14", "fa:16:3e:00:00:14", GENEVE_PORT)]
+    for network, ip, mac, port in remotes:
+        flows += [tunnel.unicast_flow(network, mac, port),
+                  tunnel.arp_responder_flow(network, ip, mac)]
+    return flows
+
+
+def add_tunnel_ports(sandbox: OVSSandbox, bridge: str, remote_prefix: str) -> None:
+    """br-tun's ports at the ofports the flows name; each bridge its own remote IPs (OVS
+    refuses two tunnel ports of the same configuration)."""
+    sandbox.add_port(bridge, f"pi-{bridge[3:]}", type="internal", ofport_request=PATCH_INT)
+    for number, port in enumerate(VXLAN_PORTS):
+        sandbox.add_port(bridge, f"vx{number}-{bridge[3:]}", type="vxlan", ofport_request=port,
+                         options={"remote_ip": f"{remote_prefix}.{port}", "key": "flow"})
+    sandbox.add_port(bridge, f"gnv-{bridge[3:]}", type="geneve", ofport_request=GENEVE_PORT,
+                     options={"remote_ip": f"{remote_prefix}.{GENEVE_PORT}", "key": "flow"})
+
+
+@pytest.fixture
+def tunnel_bridges(ovs_sandbox: OVSSandbox, bridge: str, other_bridge: str) -> tuple[str, str]:
+    """(ours, reference): two br-tun lookalikes with the same ports, still without flows."""
+    add_tunnel_ports(ovs_sandbox, bridge, "192.0.2")
+    add_tunnel_ports(ovs_sandbox, other_bridge, "198.51.100")
+    return bridge, other_bridge
+
+
+def learn_from_tunnel(sandbox: OVSSandbox, bridge: str, port: int, tun_id: int,
+                      mac: str) -> str:
+    """A broadcast frame from ``mac`` arriving through tunnel ``port`` with key ``tun_id``,
+    traced with a generated packet (so the learn action runs, as for a real one)."""
+    return sandbox.appctl("ofproto/trace", bridge,
+                          f"in_port={port},tun_id={tun_id:#x},dl_src={mac},"
+                          "dl_dst=ff:ff:ff:ff:ff:ff", "-generate")
+
+
+def test_br_tun_flows_are_installed_exactly_as_ovs_ofctl_installs_them(
+        ovs_sandbox, tunnel_bridges):
+    ours, reference = tunnel_bridges
+    flows = tunnel_flows()
+    assert_same_as_ofctl(ovs_sandbox, ours, reference, flows)
+    # and as OpenFlow 1.0 prints them (load:/move: instead of set_field, resubmit for goto)
+    assert sorted(ovs_sandbox.dump_flows(ours)) == sorted(ovs_sandbox.dump_flows(reference))
+    installed = "\n".join(of15_flows(ovs_sandbox, ours))
+    for action in ("learn(", "move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[]", "set_field:2->arp_op",
+                   "set_field:0x123456->tun_id", "push_vlan:0x8100", "IN_PORT"):
+        assert action in installed
+
+
+def test_the_learn_action_teaches_both_bridges_the_same_flow_with_the_learned_cookie(
+        ovs_sandbox, tunnel_bridges):
+    ours, reference = tunnel_bridges
+    assert_same_as_ofctl(ovs_sandbox, ours, reference, tunnel_flows())
+    senders = [(VXLAN_PORTS[1], VXLAN_NET, "fa:16:3e:aa:00:01"),
+               (GENEVE_PORT, GENEVE_NET, "fa:16:3e:bb:00:02")]
+    for bridge in (ours, reference):
+        for port, network, mac in senders:
+            learn_from_tunnel(ovs_sandbox, bridge, port, network.segmentation_id, mac)
+    learned = ovs_sandbox.dump_flows(ours, cookie=f"{LEARNED_COOKIE:#x}")
+    assert sorted(learned) == sorted(ovs_sandbox.dump_flows(reference,
+                                                            cookie=f"{LEARNED_COOKIE:#x}"))
+    assert sorted(learned) == sorted(
+        f"cookie={LEARNED_COOKIE:#x}, table=20, hard_timeout=300, priority=1,"
+        f"vlan_tci={network.local_vlan:#06x}/0x0fff,dl_dst={mac} "
+        f"actions=load:0->NXM_OF_VLAN_TCI[],load:{network.segmentation_id:#x}->NXM_NX_TUN_ID[],"
+        f"output:{port}" for port, network, mac in senders)
+    # A frame from br-int for the learned MAC now leaves through the tunnel it came from.
+    trace = ovs_sandbox.appctl(
+        "ofproto/trace", ours,
+        f"in_port={PATCH_INT},dl_vlan={VXLAN_NET.local_vlan},dl_dst=fa:16:3e:aa:00:01")
+    assert f"cookie {LEARNED_COOKIE:#x}" in trace
+    assert f"output:{VXLAN_PORTS[1]}" in trace.split(f"cookie {LEARNED_COOKIE:#x}")[1]
 
 
 # -- refusals --------------------------------------------------------------------------------

@@ -1,17 +1,20 @@
 """The OpenFlow 1.5 codec, byte by byte where the encoding can be justified from the specs.
 
-Layouts and numbers: openflow-1.5.h / openflow-1.4.h (flow-mod, bundles, flow desc), nicira-ext.h
-and lib/ofp-actions.c (NXAST_CONJUNCTION = 34, NXAST_CT = 35, NXAST_OUTPUT_REG = 15,
-NX_VENDOR_ID = 0x2320), meta-flow.h (NXM_NX_REG5 = class 1 field 5, NXM_NX_CT_MARK = class 1
-field 107). Whether the switch holds exactly what ovs-ofctl would give it is the functional
-round-trip test's job. At the end, the connection's framing against a fake switch on a unix
-socket (hello, echo, messages split anywhere, hang-up).
+Layouts and numbers: openflow-1.5.h / openflow-1.4.h (flow-mod, bundles, flow desc,
+OFPAT_COPY_FIELD = 28), nicira-ext.h and lib/ofp-actions.c (NXAST_CONJUNCTION = 34, NXAST_CT = 35,
+NXAST_OUTPUT_REG = 15, NXAST_LEARN = 16 with its flow_mod_spec layout, NX_VENDOR_ID = 0x2320),
+meta-flow.h (NXM_NX_REG5 = class 1 field 5, NXM_NX_CT_MARK = class 1 field 107, NXM_NX_TUN_ID =
+class 1 field 16 / OXM_OF_TUNNEL_ID = 38, OXM_OF_ARP_OP = 21). Whether the switch holds exactly
+what ovs-ofctl would give it is the functional round-trip test's job. At the end, the
+connection's framing against a fake switch on a unix socket (hello, echo, messages split
+anywhere, hang-up).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import struct
 import threading
@@ -27,7 +30,8 @@ from dpagent.bridge.openflow.connection import Connection, ConnectionLost
 from dpagent.bridge.openflow.instructions import encode_actions, encode_instructions
 from dpagent.bridge.openflow.oxm import encode_match
 from dpagent.bridge.transport import FlowMod, InstalledFlow, SwitchError
-from flows import compile_sg_info
+from flows import compile_sg_info, tunnel
+from flows.cookies import LEARNED_COOKIE
 from flows.flow import Flow
 
 GOLDEN = Path(__file__).resolve().parents[1] / "flows" / "golden" / "small_host.json"
@@ -107,12 +111,126 @@ def test_drop_is_no_instruction_at_all():
     assert encode_instructions([], untagged) == b""
 
 
-@pytest.mark.parametrize("actions", [["goto_table:20", "output:1"], ["learn(table=1)"],
-                                     ["ct(nat)"], ["conjunction(1,3/2)"],
+@pytest.mark.parametrize("actions", [["goto_table:20", "output:1"], ["ct(nat)"],
+                                     ["conjunction(1,3/2)"],
                                      ["load:0x10000->NXM_NX_REG6[0..15]"]])
 def test_unknown_or_invalid_actions_are_refused(actions):
     with pytest.raises(ValueError):
         encode_instructions(actions, untagged)
+
+
+# -- br-tun's actions ------------------------------------------------------------------------
+
+
+def test_set_field_of_the_tunnel_key_is_the_64_bit_oxm_tunnel_id():
+    # OXM_OF_TUNNEL_ID: class 0x8000, field 38 (38 << 1 = 0x4c), 8 bytes; 4 + 12 -> 16
+    assert hexof(encode_actions(["set_field:0x64->tun_id"])) == (
+        "00190010" + "80004c08" + "0000000000000064")
+    assert encode_actions(["set_field:100->tun_id"]) == encode_actions(["set_field:0x64->tun_id"])
+
+
+@pytest.mark.parametrize("action, tlv", [
+    ("set_field:2->arp_op", "80002a02" + "0002"),                      # OXM_OF_ARP_OP (21)
+    ("set_field:fa:16:3e:00:00:05->arp_sha", "80003006" + "fa163e000005"),  # ARP_SHA (24)
+    ("set_field:10.0.0.5->arp_spa", "80002c04" + "0a000005"),          # ARP_SPA (22)
+    ("set_field:fa:16:3e:00:00:05->eth_src", "80000806" + "fa163e000005"),  # ETH_SRC (4)
+])
+def test_set_field_of_the_arp_responder_fields_is_their_oxm_padded_to_8(action, tlv):
+    length = 4 + len(tlv) // 2
+    assert hexof(encode_actions([action])) == (
+        f"0019{length + -length % 8:04x}" + tlv + "00" * (-length % 8))
+
+
+def test_move_is_an_of15_copy_field_naming_both_fields_by_their_oxm():
+    # n_bits 48, src_offset 0, dst_offset 0, pad; OXM_OF_ARP_SHA, OXM_OF_ARP_THA; 20 -> 24 bytes
+    assert hexof(encode_actions(["move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[]"])) == (
+        "001c0018" + "0030" + "0000" + "0000" + "0000" + "80003006" + "80003206" + "00000000")
+    assert hexof(encode_actions(["move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[]"]))[24:40] == (
+        "80002c04" + "80002e04")
+    # a bit range; a register has no OXM, so its NXM header is used (class 1, field 1)
+    assert hexof(encode_actions(["move:NXM_OF_ETH_SRC[0..15]->NXM_NX_REG1[16..31]"])) == (
+        "001c0018" + "0010" + "0000" + "0010" + "0000" + "80000806" + "00010204" + "00000000")
+
+
+def test_move_between_fields_of_different_widths_is_refused():
+    with pytest.raises(ValueError, match="differ in width"):
+        encode_actions(["move:NXM_NX_ARP_SHA[]->NXM_OF_ARP_TPA[]"])
+
+
+LEARN_SPECS = (
+    "000c" + "00000802" + "0000" + "00000802" + "0000"  # match VLAN_TCI[0..11] on itself
+    + "0030" + "00000406" + "0000" + "00000206" + "0000"  # ETH_DST[] = ETH_SRC[]
+    + "2810" + "0000" + "00000802" + "0000"               # load immediate 0 (16 bits) -> TCI
+    + "0840" + "00012008" + "0000" + "00012008" + "0000"  # load TUN_ID[] -> TUN_ID[]
+    + "1010" + "00000002" + "0000")                       # output to IN_PORT[]
+"""The flow_mod_specs of ``flows.tunnel._learn()``: header (bit 13 immediate source, bits 11-12
+match/load/output, 10 bits n_bits), source NXM header and offset (or the value in whole 16-bit
+words), destination NXM header and offset (none for output). NXAST always names fields by their
+NXM header: NXM_OF_VLAN_TCI 0/4, NXM_OF_ETH_SRC 0/2, NXM_OF_ETH_DST 0/1, NXM_OF_IN_PORT 0/0,
+NXM_NX_TUN_ID 1/16 (8 bytes)."""
+
+
+def test_br_tun_learn_is_nxast_learn_with_neutron_s_specs_and_the_learned_cookie():
+    (action,) = [a for f in tunnel.base_flows(1, True) for a in f.actions if a.startswith("learn")]
+    encoded = hexof(encode_actions([action]))
+    assert encoded == (
+        NX.format(length=96) + "0010"
+        + "0000" + "012c" + "0001"       # idle_timeout 0, hard_timeout 300, priority 1
+        + f"{LEARNED_COOKIE:016x}"       # the cookie of every learned flow
+        + "0000" + "14" + "00"           # no flags, table 20 (UCAST_TO_TUN), pad
+        + "0000" + "0000"                # fin_idle_timeout, fin_hard_timeout
+        + LEARN_SPECS + "00" * 4)        # 92 bytes, padded to 96
+
+
+def test_learn_without_settings_takes_ovs_ofctl_s_defaults():
+    # table 1, priority 32768 (OFP_DEFAULT_PRIORITY), no timeouts, cookie 0
+    assert hexof(encode_actions(["learn(NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[])"])) == (
+        NX.format(length=48) + "0010" + "0000" + "0000" + "8000" + "00" * 8 + "0000" + "01"
+        + "00" + "0000" + "0000" + "0030" + "00000406" + "0000" + "00000206" + "0000"
+        + "00" * 2)
+
+
+def test_learn_immediates_are_right_aligned_in_whole_16_bit_words():
+    encoded = encode_actions(["learn(NXM_OF_VLAN_TCI[0..11]=0x5,"
+                              "load:0x123456789->NXM_NX_TUN_ID[],load:0x7->NXM_NX_REG1[16..18])"])
+    specs = hexof(encoded[32:])  # struct nx_action_learn is 32 bytes
+    assert specs == (
+        "200c" + "0005" + "00000802" + "0000"                        # match 12 bits = 0x5
+        + "2840" + "0000000123456789" + "00012008" + "0000"          # 64 bits: four words
+        + "2803" + "0007" + "00010204" + "0010"                      # REG1 bits 16..18
+        + "00" * 4)                                                  # 60 bytes -> 64
+
+
+@pytest.mark.parametrize("action, named", [
+    ("learn(table=1,send_flow_rem)", "send_flow_rem"),
+    ("learn(limit=5,NXM_OF_ETH_DST[])", "limit"),
+    ("learn(in_port=99)", "in_port"),
+    ("learn(priority=0x10,NXM_OF_ETH_DST[])", "priority=0x10"),    # ovs-ofctl reads it as 0
+    ("learn(table=255,NXM_OF_ETH_DST[])", "table=255"),
+    ("learn(NXM_OF_ETH_DST[]=NXM_OF_VLAN_TCI[])", "differ in width"),
+    ("learn(load:0x10000->NXM_OF_VLAN_TCI[])", "0x10000"),
+    ("learn(load:NXM_OF_ETH_SRC[])", "->"),
+    ("learn(output:5)", "'5'"),
+    ("learn(NXM_OF_FOO[])", "NXM_OF_FOO"),
+    ("move:NXM_NX_REG0[]->NXM_NX_REG1[0..40]", "NXM_NX_REG1"),
+    ("set_field:1->nw_ttl", "nw_ttl"),
+    ("set_field:1/1->arp_op", "no mask"),
+    ("set_field:0x1ffffffffffffffff->tun_id", "does not fit"),
+    ("set_field:zz->eth_src", "zz"),
+])
+def test_br_tun_actions_the_encoder_cannot_send_are_refused_by_name(action, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        encode_actions([action])
+
+
+def test_every_br_tun_flow_encodes():
+    network = tunnel.TunnelNetwork("n", "vxlan", 100, 5)
+    flows = [*tunnel.base_flows(1, arp_responder=True), *tunnel.tunnel_port_flows("geneve", 2),
+             *tunnel.network_flows(network, [2, 3]),
+             tunnel.unicast_flow(network, "FA:16:3E:0:0:1", 2),
+             tunnel.arp_responder_flow(network, "10.0.0.1", "fa:16:3e:00:00:01")]
+    for flow in flows:
+        assert len(codec.flow_mod(FlowMod.add(flow), xid=1)) % 8 == 0
 
 
 # -- matches ---------------------------------------------------------------------------------
@@ -167,9 +285,31 @@ def test_addresses_with_prefixes_and_masks():
     assert bytes.fromhex("8000070c" + "010000000000" + "010000000000") in match
 
 
+def test_tun_id_is_the_oxm_tunnel_id_hex_or_decimal_with_an_optional_mask():
+    assert encode_match([("tun_id", "0x64")]) == encode_match([("tun_id", "100")])
+    assert hexof(encode_match([("tun_id", "0x64")])) == (
+        "00010010" + "80004c08" + "0000000000000064")
+    assert hexof(encode_match([("tun_id", "0x64/0xff")])) == (
+        "00010018" + "80004d10" + "0000000000000064" + "00000000000000ff")
+
+
+def test_arp_op_follows_arp_and_takes_no_mask():
+    # OXM_OF_ARP_OP: field 21 (21 << 1 = 0x2a), 2 bytes, after eth_type 0x0806
+    assert hexof(encode_match([("arp", ""), ("arp_op", "1")])) == (
+        "00010010" + "80000a02" + "0806" + "80002a02" + "0001")
+    with pytest.raises(ValueError, match="no mask"):
+        encode_match([("arp", ""), ("arp_op", "1/1")])
+
+
+def test_a_match_value_wider_than_its_field_is_refused():
+    with pytest.raises(ValueError, match="does not fit"):
+        encode_match([("reg5", "0x100000000")])
+
+
 @pytest.mark.parametrize("match", [[("tp_dst", "80")], [("ip", ""), ("arp_sha", "0:0:0:0:0:1")],
                                    [("tcp", ""), ("udp", "")], [("ip", ""), ("nw_src", "10.0.0")],
-                                   [("metadata", "0x1")], [("icmp6", ""), ("icmp_type", "8")]])
+                                   [("metadata", "0x1")], [("icmp6", ""), ("icmp_type", "8")],
+                                   [("ip", ""), ("arp_op", "1")]])
 def test_matches_the_switch_would_refuse_are_refused_here(match):
     with pytest.raises(ValueError):
         encode_match(match)
