@@ -42,19 +42,36 @@ DEFAULT_CACHE = "/var/cache/dpagent-test"
 MARIADB_BINARIES = ("/usr/sbin/mariadbd", "mariadb-install-db", "mysqladmin")
 _HOST = "127.0.0.1"
 RPC_QUEUES = ("q-plugin", "q-reports-plugin")
+DEFAULT_PHYSNET = "physnet1"
+TUNNELLED_TYPES = ("vxlan", "geneve", "gre")
 
+# Tunnelled types and l2population too, so that overlay traffic (tunnel_sync, tunnel_update,
+# the l2pop fdb casts) can be seen from a real server (tools/record_overlay_contract.py).
+# l2population answers only for agents reporting a tunneling_ip and segments of their
+# tunnel_types: VLAN and flat ports are left alone.
 ML2_CONF = """\
 [ml2]
-type_drivers = flat,vlan
-tenant_network_types = vlan
-mechanism_drivers = openvswitch,sriovnicswitch
+type_drivers = flat,vlan,vxlan,geneve,gre
+tenant_network_types = vxlan
+mechanism_drivers = openvswitch,sriovnicswitch,l2population
 extension_drivers = port_security
+overlay_ip_version = 4
 
 [ml2_type_flat]
 flat_networks = *
 
 [ml2_type_vlan]
 network_vlan_ranges = physnet1:100:200
+
+[ml2_type_vxlan]
+vni_ranges = 5001:6000
+
+[ml2_type_geneve]
+vni_ranges = 7001:8000
+max_header_size = 38
+
+[ml2_type_gre]
+tunnel_id_ranges = 9001:10000
 
 [securitygroup]
 firewall_driver = openvswitch
@@ -498,9 +515,16 @@ class NeutronAPI:
     # -- resources ------------------------------------------------------------------------
 
     def create_network(self, name: str, network_type: str = "vlan",
-                       physical_network: str | None = "physnet1",
+                       physical_network: str | None = DEFAULT_PHYSNET,
                        segmentation_id: int | None = None, **attrs: Any) -> dict[str, Any]:
+        """A provider network; ``segmentation_id`` None: the server picks one of its ranges.
+
+        Tunnelled types (``vxlan``, ``geneve``, ``gre``) have no physical network: the
+        default ``physical_network`` is not sent for them.
+        """
         body: dict[str, Any] = {"name": name, "provider:network_type": network_type, **attrs}
+        if network_type in TUNNELLED_TYPES and physical_network == DEFAULT_PHYSNET:
+            physical_network = None
         if physical_network is not None:
             body["provider:physical_network"] = physical_network
         if segmentation_id is not None:

@@ -25,6 +25,7 @@ from dpagent.rpc.notifications import (
     CONSUMED,
     AgentNotifications,
     NotificationStats,
+    OverlayNotifications,
     TrunkNotifications,
 )
 from dpagent.rpc.transport import rpc_server, stop_servers
@@ -36,7 +37,7 @@ class NotificationConsumers:
     """Start and stop the consumers of every topic the agent listens to."""
 
     def __init__(self, transport: oslo_messaging.Transport, host: str,
-                 handler: AgentNotifications | TrunkNotifications, *,
+                 handler: AgentNotifications | TrunkNotifications | OverlayNotifications, *,
                  topics: list[str] | None = None,
                  catalog: Mapping[str, tuple[type[Any], bool]] = CONSUMED) -> None:
         """``catalog``: topic -> (endpoint class, fanout); :data:`CONSUMED` for the OVS side,

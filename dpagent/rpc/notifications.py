@@ -29,6 +29,13 @@ import oslo_messaging
 
 from dpagent.rpc import topics
 from dpagent.rpc.api_objects import check_network, check_port
+from dpagent.rpc.l2pop import (
+    FdbNetwork,
+    IpChange,
+    parse_chg_ip,
+    parse_fdb_entries,
+    parse_tunnel_notice,
+)
 from dpagent.rpc.trunks import SubPort, Trunk, parse_subport, parse_trunk
 from dpagent.rpc.validation import (
     PayloadError,
@@ -76,6 +83,25 @@ class AgentNotifications(Protocol):
 
     def on_agent_updated(self, admin_state_up: bool) -> None:
         """The operator set this agent's administrative state."""
+
+
+class OverlayNotifications(Protocol):
+    """What the overlay does with tunnel and l2population casts.  Must not block long."""
+
+    def on_tunnel_update(self, tunnel_ip: str, tunnel_type: str) -> None:
+        """A host (maybe this one) registered its endpoint of ``tunnel_type``."""
+
+    def on_tunnel_delete(self, tunnel_ip: str, tunnel_type: str) -> None:
+        """An endpoint went away (its host took another IP)."""
+
+    def on_fdb_add(self, networks: list[FdbNetwork]) -> None:
+        """Forwarding entries to add (maybe for networks not on this host)."""
+
+    def on_fdb_remove(self, networks: list[FdbNetwork]) -> None:
+        """Forwarding entries to remove."""
+
+    def on_fdb_ip_change(self, changes: list[IpChange]) -> None:
+        """Remote ports' fixed IPs changed."""
 
 
 class TrunkNotifications(Protocol):
@@ -166,6 +192,30 @@ def parse_agent_updated(kwargs: Mapping[str, Any], method: str) -> tuple[bool]:
         LOG.warning("%s: ignoring unknown payload field(s) %s", method, ", ".join(extra))
     return (up,)
 
+
+def parse_tunnel_cast(kwargs: Mapping[str, Any], method: str) -> tuple[str, str]:
+    extra = unknown_keys(kwargs, frozenset({"tunnel_ip", "tunnel_type", "tunnel_id"}))
+    if extra:
+        LOG.warning("%s: ignoring unknown argument(s) %s", method, ", ".join(extra))
+    return parse_tunnel_notice(kwargs)
+
+
+def _partial(parse: Callable[[Any, str], tuple[list[Any], list[str]]]
+             ) -> Callable[[Mapping[str, Any], str], tuple[list[Any]]]:
+    """A parser of ``fdb_entries`` that keeps the good items and logs the bad ones."""
+    def parse_kwargs(kwargs: Mapping[str, Any], method: str) -> tuple[list[Any]]:
+        extra = unknown_keys(kwargs, frozenset({"fdb_entries", "host"}))
+        if extra:
+            LOG.warning("%s: ignoring unknown argument(s) %s", method, ", ".join(extra))
+        items, problems = parse(require(kwargs, "fdb_entries", ""), "fdb_entries")
+        for problem in problems:
+            LOG.warning("%s: left out %s", method, problem)
+        return (items,)
+    return parse_kwargs
+
+
+parse_fdb_cast = _partial(parse_fdb_entries)
+parse_chg_ip_cast = _partial(parse_chg_ip)
 
 PUSH_EVENTS = frozenset({"created", "updated", "deleted"})
 
@@ -302,6 +352,52 @@ class SubPortPushEndpoint(_Endpoint):
     def push(self, ctxt: Any, /, **kwargs: Any) -> None:
         self._handle(ctxt, "push SubPort", kwargs, parse_subport_push,
                      self.handler.on_subports)
+
+
+class TunnelUpdateEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
+
+    def tunnel_update(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "tunnel_update", kwargs, parse_tunnel_cast,
+                     self.handler.on_tunnel_update)
+
+
+class TunnelDeleteEndpoint(_Endpoint):
+    target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
+
+    def tunnel_delete(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "tunnel_delete", kwargs, parse_tunnel_cast,
+                     self.handler.on_tunnel_delete)
+
+
+class L2populationEndpoint(_Endpoint):
+    """l2population's casts (fanout, or ``<topic>.<host>`` for a host's full table)."""
+
+    target = oslo_messaging.Target(version=topics.L2_NOTIFICATION_VERSION)
+
+    def add_fdb_entries(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "add_fdb_entries", kwargs, parse_fdb_cast, self.handler.on_fdb_add)
+
+    def remove_fdb_entries(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "remove_fdb_entries", kwargs, parse_fdb_cast,
+                     self.handler.on_fdb_remove)
+
+    def update_fdb_entries(self, ctxt: Any, /, **kwargs: Any) -> None:
+        self._handle(ctxt, "update_fdb_entries", kwargs, parse_chg_ip_cast,
+                     self.handler.on_fdb_ip_change)
+
+
+def overlay_catalog(l2_population: bool) -> dict[str, tuple[type[_Endpoint], bool]]:
+    """What the overlay consumes (an OverlayNotifications handler): the tunnel casts, and
+    l2population's only when it is on (neutron's agent ignores tunnel_update then, but still
+    listens; so does dpagent, the handler knows)."""
+    catalog: dict[str, tuple[type[_Endpoint], bool]] = {
+        topics.TUNNEL_UPDATE: (TunnelUpdateEndpoint, True),
+        topics.TUNNEL_DELETE: (TunnelDeleteEndpoint, True),
+    }
+    if l2_population:
+        catalog[topics.L2POP_UPDATE] = (L2populationEndpoint, True)
+    return catalog
 
 
 # what the SR-IOV side consumes (a TrunkNotifications handler)

@@ -20,6 +20,7 @@ from oslo_config import cfg
 from dpagent.rpc import topics
 from dpagent.rpc.api_objects import check_network, check_port
 from dpagent.rpc.errors import InvalidReply
+from dpagent.rpc.l2pop import parse_tunnel_sync_reply
 from dpagent.rpc.replies import (
     DeviceDetails,
     SecurityGroupInfo,
@@ -135,6 +136,19 @@ class PluginApi:
             except PayloadError as exc:
                 LOG.warning("get_ports_by_vnic_type_and_host: port left out: %s", exc)
         return ports
+
+    def tunnel_sync(self, tunnel_ip: str, tunnel_type: str) -> list[str]:
+        """Register this host's tunnel endpoint of ``tunnel_type``; the IPs of every endpoint
+        of that type the server knows (this host's too). The server casts ``tunnel_update``
+        to every agent. A malformed endpoint is logged and left out."""
+        reply = call(self._plugin, "tunnel_sync", version=topics.TUNNEL_SYNC_VERSION,
+                     tunnel_ip=tunnel_ip, tunnel_type=tunnel_type, host=self.host)
+        if not isinstance(reply, dict) or not isinstance(reply.get("tunnels"), list):
+            raise InvalidReply(f"tunnel_sync: expected {{'tunnels': [...]}}, got {reply!r:.80}")
+        ips, problems = parse_tunnel_sync_reply(reply)
+        for problem in problems:
+            LOG.warning("tunnel_sync (%s): endpoint left out: %s", tunnel_type, problem)
+        return ips
 
     def get_network_details(self, network_id: str) -> dict[str, Any]:
         """The network as the API shows it (``provider:*`` keys, ``mtu``...)."""

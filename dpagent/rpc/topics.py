@@ -21,6 +21,7 @@ DEVICE_LIST_VERSION: Final = "1.9"  # update_device_list
 NETWORK_DETAILS_VERSION: Final = "1.6"  # get_network_details
 SECURITY_GROUP_INFO_VERSION: Final = "1.3"  # security_group_info_for_devices
 PORTS_BY_VNIC_TYPE_VERSION: Final = "1.7"  # get_ports_by_vnic_type_and_host
+TUNNEL_SYNC_VERSION: Final = "1.4"  # tunnel_sync (TunnelRpcCallbackMixin)
 
 # -- server -> agent (fanout casts; consumer Target(topic, server=host, fanout=True)) ------
 SECURITY_GROUP_UPDATE: Final = "q-agent-notifier-security_group-update"
@@ -32,6 +33,11 @@ NETWORK_DELETE: Final = "q-agent-notifier-network-delete"
 # (neutron-lib: topics.PORT_BINDING is portbindings_extended.RESOURCE_NAME, "binding")
 BINDING_DEACTIVATE: Final = "q-agent-notifier-binding-deactivate"
 BINDING_ACTIVATE: Final = "q-agent-notifier-binding-activate"
+# tunnels: every host's endpoint (fanout on each tunnel_sync) and l2population's forwarding
+# entries (fanout to all, or <topic>.<host> for the full table a host's first port gets)
+TUNNEL_UPDATE: Final = "q-agent-notifier-tunnel-update"
+TUNNEL_DELETE: Final = "q-agent-notifier-tunnel-delete"
+L2POP_UPDATE: Final = "q-agent-notifier-l2population-update"
 # versioned-object pushes (method push, message version 1.1): trunks reach agents only so
 TRUNK_PUSH: Final = "neutron-vo-Trunk-1.1"
 SUBPORT_PUSH: Final = "neutron-vo-SubPort-1.0"

@@ -31,3 +31,13 @@ def pushes() -> list[dict[str, Any]]:
     """The recorded Trunk and SubPort versioned-object pushes (topic, event, objects)."""
     lines = (CONTRACT / "pushes.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def overlay_records() -> dict[str, dict[str, Any]]:
+    """The tunnelled-network recordings (``contract/overlay``, made by
+    tools/record_overlay_contract.py) by file stem (``45_update_device_list_up_p2_compute2``):
+    each ``{"step", "what", "request", "reply", "error", "casts", ...}``; ``00_setup`` (versions,
+    ML2 configuration, probes) is left out."""
+    return {p.stem: json.loads(p.read_text())
+            for p in sorted((CONTRACT / "overlay").glob("[0-9][0-9]_*.json"))
+            if p.stem != "00_setup"}
