@@ -16,6 +16,7 @@ switch takes its flows again.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -45,8 +46,9 @@ class ControlPlane(Protocol):
     def security_group_info(self, devices: list[str]) -> dict[str, Any]:
         ...
 
-    def update_device_list(self, up: list[str], down: list[str]) -> None:
-        ...
+    def update_device_list(self, up: list[str], down: list[str], *,
+                           refresh_tunnels: bool = False) -> None:
+        """``refresh_tunnels``: the server resends l2population's entries for ``up``."""
 
 
 Segment = tuple[str, str | None, int | str | None]
@@ -54,32 +56,38 @@ Segment = tuple[str, str | None, int | str | None]
 
 
 class Uplinks(Protocol):
-    """Where provider networks leave br-int (see :mod:`dpagent.physnet`)."""
+    """Where networks leave br-int: physical bridges (:mod:`dpagent.physnet`) and br-tun
+    (:mod:`dpagent.overlay`), see :mod:`dpagent.agent.uplinks`."""
 
-    def uplink(self, network_type: str, physical_network: str | None,
-               segmentation_id: int | str | None) -> Uplink | None:
+    def uplink(self, network_id: str, local_vlan: int, segment: Segment) -> Uplink | None:
         ...
 
-    def set_networks(self, present: Iterable[tuple[str, str, int | str | None]]) -> None:
-        """(physical_network, network_type, segmentation_id) of the networks on this host."""
+    def set_networks(self, networks: Mapping[str, tuple[Segment, int]]) -> None:
+        """network id -> (segment, local VLAN) of the networks with ports on this host; the
+        uplinks carry them when this returns."""
 
     def take_over_deferred(self) -> None:
-        """br-int carries dpagent's flows now: take over the physical bridges that kept
-        another agent's flows until then."""
+        """br-int carries dpagent's flows now: take over the bridges that kept another
+        agent's flows until then."""
+
+    def refresh_tunnels(self) -> bool:
+        """Whether the next port report should ask for l2population's entries again."""
 
 
 class NoUplinks:
     """No physical networks: every network stays on this host."""
 
-    def uplink(self, network_type: str, physical_network: str | None,
-               segmentation_id: int | str | None) -> Uplink | None:
+    def uplink(self, network_id: str, local_vlan: int, segment: Segment) -> Uplink | None:
         return None
 
-    def set_networks(self, present: Iterable[tuple[str, str, int | str | None]]) -> None:
+    def set_networks(self, networks: Mapping[str, tuple[Segment, int]]) -> None:
         return None
 
     def take_over_deferred(self) -> None:
         return None
+
+    def refresh_tunnels(self) -> bool:
+        return False
 
 
 class LocalSwitch(Protocol):
@@ -525,7 +533,8 @@ class Agent:
             if self.segments.get(record.network_id) != segment or vlan not in self.cache.networks:
                 self.segments[record.network_id] = segment
                 self.cache.networks[vlan] = Network(record.network_id, vlan,
-                                                    self.uplinks.uplink(*segment))
+                                                    self.uplinks.uplink(record.network_id,
+                                                                        vlan, segment))
                 self._announce_networks()
             tags[record.vif.name] = (vlan, {
                 "net_uuid": record.network_id, "tag": str(vlan),
@@ -589,8 +598,12 @@ class Agent:
             self._announce_networks()
 
     def _announce_networks(self) -> None:
-        self.uplinks.set_networks([(physnet, kind, seg) for kind, physnet, seg
-                                   in self.segments.values() if physnet])
+        networks = {}
+        for network_id, segment in self.segments.items():
+            vlan = self.vlans.vlan_of(network_id)
+            if vlan is not None:
+                networks[network_id] = (segment, vlan)
+        self.uplinks.set_networks(networks)
 
     def _park(self, parks: Mapping[str, tuple[str, str]]) -> None:
         """Cut VIFs off (port -> (state, reason)): dead VLAN first (nothing forwards them),
@@ -654,7 +667,11 @@ class Agent:
             self._mark(lambda w: setattr(w, "retry_reports", True))
 
     def _update_device_list(self, up: list[str], down: list[str]) -> None:
-        self._backoff.ask(self.control_plane.update_device_list, up, down)
+        if up and self.uplinks.refresh_tunnels():
+            self._backoff.ask(functools.partial(self.control_plane.update_device_list,
+                                                refresh_tunnels=True), up, down)
+        else:
+            self._backoff.ask(self.control_plane.update_device_list, up, down)
 
     # -- status ------------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from dpagent.agent.local_vlan import LocalVlans
 from dpagent.agent.ovsdb import Ovsdb
 from dpagent.agent.sriov_ports import SriovPorts
 from dpagent.agent.sriov_vfs import LibraryVfs
+from dpagent.agent.uplinks import HostUplinks, recorded_segments, tunnelled
 from dpagent.bridge.ofctl import OfctlTransport
 from dpagent.bridge.openflow.transport import OpenFlowTransport
 from dpagent.bridge.programmer import BridgeProgrammer
@@ -35,12 +36,14 @@ from dpagent.daemon import systemd
 from dpagent.daemon.launcher import CONFIG_ERROR
 from dpagent.daemon.status import StatusServer
 from dpagent.daemon.wiring import AgentNotificationHandler, RpcControlPlane, RpcSriovControlPlane
+from dpagent.overlay.config import options_from_conf, overlay_settings
+from dpagent.overlay.manager import Overlay
 from dpagent.physnet import PhysicalNetworks
 from dpagent.physnet.config import PhysnetConfigError
 from dpagent.physnet.segments import recorded_networks
 from dpagent.rpc import topics
 from dpagent.rpc.consumers import NotificationConsumers
-from dpagent.rpc.notifications import TRUNK_PUSHES
+from dpagent.rpc.notifications import TRUNK_PUSHES, overlay_catalog
 from dpagent.rpc.plugin_api import PluginApi
 from dpagent.rpc.state_report import StateReporter, sriov_agent_configurations
 from dpagent.rpc.transport import make_transport
@@ -91,6 +94,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self._stopped = threading.Event()
         self.agent: Agent | None = None
         self.sriov: SriovPorts | None = None  # the SR-IOV side, when configured
+        self.overlay: Overlay | None = None  # br-tun, when [agent] tunnel_types is set
         self.started_at = time.time()
         self._last_problem: str | None = None
         self.exit_status = 0
@@ -139,15 +143,18 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.physnets.set_networks(recorded_networks(recorded))
         self._starting = "the physical bridges"
         self.physnets.setup()
+        self.overlay = self._build_overlay(recorded)
         self._starting = f"the message broker at {_brokers(conf)}"
         self.transport = make_transport(conf)
         self.plugin = PluginApi.from_conf(self.transport, conf)
+        if self.overlay is not None:
+            self.overlay.control = self.plugin
         settings = Settings(integration_bridge=bridge, device_retries=conf.agent.device_retries,
                             audit_interval=conf.agent.audit_interval,
                             rescan_interval=conf.agent.audit_interval)
         self.agent = Agent(settings, self.ovsdb, RpcControlPlane(self.plugin),
                            Dataplane(programmer), vlans, on_first_sync=self._first_sync,
-                           uplinks=self.physnets)
+                           uplinks=HostUplinks(self.physnets, self.overlay))
         if conf.agent.drop_flows_on_start:
             self.agent.flush_on_first_sync = True
         self.ovsdb.watch(self.agent.vif_event, self._ovsdb_reconnected, bridge)
@@ -156,15 +163,22 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.consumers = NotificationConsumers(
             self.transport, conf.agent.host,
             AgentNotificationHandler(self.agent, self.sriov, conf.agent.host))
+        if self.overlay is not None:
+            self.overlay_consumers = NotificationConsumers(
+                self.transport, conf.agent.host, self.overlay,
+                catalog=overlay_catalog(self.overlay.settings.l2_population))
         self.reporter = StateReporter.from_conf(self.transport, conf,
                                                 state_callback=self._state_extras,
-                                                on_resync=self.agent.resync,
+                                                on_resync=self._resync,
                                                 health=self._health)
         self.agent.start()
         if self.sriov is not None:
             self.sriov.start()
             self.sriov_vfs.watch(self.sriov.inventory_changed)
         self.consumers.start()
+        if self.overlay is not None:
+            self.overlay_consumers.start()
+            self.overlay.start()  # tunnel_sync after its casts are listened to
         self.reporter.start()
         if self.sriov is not None:
             self.sriov_consumers.start()
@@ -185,14 +199,15 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             try:
                 if part == "consumers":
                     NotificationConsumers.stop_together(
-                        [self.consumers, getattr(self, "sriov_consumers", None)])
+                        [self.consumers, getattr(self, "sriov_consumers", None),
+                         getattr(self, "overlay_consumers", None)])
                 else:
                     getattr(self, part).stop()
             except Exception:  # noqa: BLE001 - stop everything we can
                 LOG.exception("stopping %s failed", part)
         if self.agent is not None:
             self.agent.stop()
-        for part in ("physnets", "ovsdb", "status_server"):
+        for part in ("overlay", "physnets", "ovsdb", "status_server"):
             if getattr(self, part, None) is None:  # a start that failed before it
                 continue
             try:
@@ -225,6 +240,29 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                  "device_retries %s, debug %s", agent.report_interval, agent.audit_interval,
                  agent.device_retries, self.conf.debug)
         self.conf.log_opt_values(LOG, logging.DEBUG)  # the whole effective configuration
+
+    def _build_overlay(self, recorded: dict[str, dict[str, str]]) -> Overlay | None:
+        """br-tun and its tunnels, when [agent] tunnel_types asks for them; the tunnelled
+        networks the ports still use (recorded on br-int) stay carried across a restart."""
+        conf = self.conf
+        settings, warnings = overlay_settings(options_from_conf(conf))
+        for warning in warnings:
+            LOG.warning("%s", warning)
+        if not settings.enabled:
+            return None
+        self._starting = f"the tunnel bridge {settings.bridge}"
+        overlay = Overlay(self.ovsdb, settings, conf.ovs.integration_bridge,
+                          conf.ovs.datapath_type,
+                          lambda tun: BridgeProgrammer(flow_transport(conf, tun)))
+        overlay.set_networks(tunnelled(recorded_segments(recorded)))
+        overlay.setup()
+        return overlay
+
+    def _resync(self, reason: str) -> None:
+        if self.agent is not None:
+            self.agent.resync(reason)
+        if self.overlay is not None:
+            self.overlay.resync()
 
     def _build_sriov(self) -> None:
         """The SR-IOV side: VFs of the mapped PFs, direct ports, trunk pushes, and its own
@@ -297,6 +335,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         snapshot["pid"] = os.getpid()
         if getattr(self, "physnets", None) is not None:
             snapshot["physical_networks"] = self.physnets.status()
+        if self.overlay is not None:
+            snapshot["overlay"] = self.overlay.status()
         if self.sriov is not None:
             snapshot["sriov"] = {**self.sriov.status(),
                                  "device_mappings": self.sriov_vfs.device_mappings(),

@@ -46,9 +46,10 @@ class RpcControlPlane:
             LOG.warning("no usable security group info for port %s: %s", port_id, reason)
         return info.info
 
-    def update_device_list(self, up: list[str], down: list[str]) -> None:
+    def update_device_list(self, up: list[str], down: list[str], *,
+                           refresh_tunnels: bool = False) -> None:
         with _retry_later():
-            result = self.api.update_device_list(up, down)
+            result = self.api.update_device_list(up, down, refresh_tunnels=refresh_tunnels)
         if result.failed_devices_up or result.failed_devices_down:
             LOG.warning("the server could not update ports up %s / down %s",
                         result.failed_devices_up, result.failed_devices_down)

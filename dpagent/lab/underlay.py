@@ -41,9 +41,8 @@ from typing import IO, NamedTuple
 from dpagent.lab import process, resources
 from dpagent.lab.ovs_sandbox import OVSSandbox
 from dpagent.lab.process import LabError
-from dpagent.overlay.naming import tunnel_port_name
+from dpagent.overlay.naming import VXLAN_UDP_PORT, tunnel_interface, tunnel_port_name
 
-VXLAN_UDP_PORT = 4789
 GENEVE_UDP_PORT = 6081
 _ETH_P_IP, _ETH_P_IPV6, _ETH_P_ARP, _ETH_P_8021Q = 0x0800, 0x86DD, 0x0806, 0x8100
 _ETH_P_TEB = 0x6558  # GRE carrying Ethernet
@@ -245,24 +244,12 @@ class UnderlayCapture:
 def neutron_tunnel_interface(tunnel_type: str, local_ip: str, remote_ip: str, *,
                              dst_port: int | None = None, csum: bool = False,
                              tos: str | None = None) -> tuple[str, dict[str, str]]:
-    """Interface ``type`` and ``options`` exactly as neutron's ``ovs_lib.add_tunnel_port``
-    writes them (no hardware offload): ``dst_port`` only for a non-default VXLAN port, GRE
-    becoming ``ip6gre`` with ``packet_type=legacy_l2`` when either address is IPv6."""
-    kind = tunnel_type
-    v6 = ":" in local_ip or ":" in remote_ip
-    if tunnel_type == "gre" and v6:
-        kind = "ip6gre"
-    options: dict[str, str] = {}
-    if kind == "vxlan" and dst_port is not None and dst_port != VXLAN_UDP_PORT:
-        options["dst_port"] = str(dst_port)
-    options.update(df_default="true", remote_ip=remote_ip, local_ip=local_ip,
-                   in_key="flow", out_key="flow", egress_pkt_mark="0")
-    if csum:
-        options["csum"] = "true"
+    """Interface ``type`` and ``options`` as neutron's ``ovs_lib.add_tunnel_port`` writes them
+    (the agent's own :func:`dpagent.overlay.naming.tunnel_interface`), with ``tos`` if given."""
+    kind, options = tunnel_interface(tunnel_type, local_ip, remote_ip,
+                                     vxlan_udp_port=dst_port or VXLAN_UDP_PORT, csum=csum)
     if tos:
         options["tos"] = tos
-    if kind == "ip6gre":
-        options["packet_type"] = "legacy_l2"
     return kind, options
 
 

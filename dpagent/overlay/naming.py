@@ -37,3 +37,30 @@ def tunnel_port_name(network_type: str, remote_ip: str) -> str:
         hashed = hashlib.blake2b(remote_ip.encode(), digest_size=20).digest()
         digest = base64.b32encode(hashed)[:room].decode().lower()
     return f"{network_type}-{digest}"
+
+
+VXLAN_UDP_PORT = 4789
+
+
+def tunnel_interface(network_type: str, local_ip: str, remote_ip: str, *,
+                     vxlan_udp_port: int = VXLAN_UDP_PORT, dont_fragment: bool = True,
+                     csum: bool = False) -> tuple[str, dict[str, str]]:
+    """Interface ``type`` and ``options`` exactly as neutron's ``ovs_lib.add_tunnel_port``
+    writes them (no hardware offload), so that a port neutron's agent left is recognised as
+    right and kept: ``dst_port`` only for a non-default VXLAN port, the tunnel key taken from
+    the flow (``in_key``/``out_key`` = flow), GRE becoming ``ip6gre`` with
+    ``packet_type=legacy_l2`` when either address is IPv6."""
+    kind = network_type
+    v6 = ":" in local_ip or ":" in remote_ip
+    if network_type == "gre" and v6:
+        kind = "ip6gre"
+    options: dict[str, str] = {}
+    if kind == "vxlan" and vxlan_udp_port != VXLAN_UDP_PORT:
+        options["dst_port"] = str(vxlan_udp_port)
+    options.update(df_default=str(dont_fragment).lower(), remote_ip=remote_ip,
+                   local_ip=local_ip, in_key="flow", out_key="flow", egress_pkt_mark="0")
+    if csum:
+        options["csum"] = "true"
+    if kind == "ip6gre":
+        options["packet_type"] = "legacy_l2"
+    return kind, options

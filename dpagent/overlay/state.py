@@ -26,27 +26,13 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from dpagent.rpc.l2pop import FdbEntry
 from flows import Flow, tunnel
 from flows.tunnel import TunnelNetwork
 
 BASE = "tun:base"
 Endpoint = tuple[str, str]
 """(tunnel type, remote IP) -- one tunnel port."""
-
-
-@dataclass(frozen=True, slots=True)
-class FdbEntry:
-    """One l2population entry: ``mac``/``ip`` None for the flooding entry (the endpoint has
-    ports on the network and takes its broadcast, multicast and unknown unicast)."""
-
-    network_id: str
-    remote_ip: str
-    mac: str | None = None
-    ip: str | None = None
-
-    @property
-    def flooding(self) -> bool:
-        return self.mac is None
 
 
 @dataclass

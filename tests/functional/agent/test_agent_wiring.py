@@ -12,6 +12,7 @@ import pytest
 from dpagent.agent.agent import Agent, Settings
 from dpagent.agent.dataplane import Dataplane
 from dpagent.agent.ovsdb import Ovsdb
+from dpagent.agent.uplinks import HostUplinks
 from dpagent.bridge.ofctl import OfctlTransport
 from dpagent.bridge.openflow.transport import OpenFlowTransport
 from dpagent.bridge.programmer import BridgeProgrammer
@@ -232,7 +233,7 @@ def test_vlan_provider_network_leaves_through_the_patch_port(ovs_sandbox, bridge
         netns=ovs_sandbox.netns)
     programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
     agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
-                  Dataplane(programmer), uplinks=physnets)
+                  Dataplane(programmer), uplinks=HostUplinks(physnets, None))
     ovsdb.watch(agent.vif_event, lambda: agent.resync("ovsdb reconnect"), bridge)
     physnets.setup()
     agent.start()
