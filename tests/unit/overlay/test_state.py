@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dpagent.overlay.state import (
     BASE,
-    FdbEntry,
     OverlayState,
     arp_owner,
     mac_owner,
     network_owner,
     port_owner,
 )
+from dpagent.rpc.l2pop import FdbEntry
 from flows.tunnel import TunnelNetwork
 
 LOCAL, REMOTE, OTHER = "192.0.2.1", "192.0.2.2", "192.0.2.3"
