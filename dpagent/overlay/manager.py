@@ -13,10 +13,12 @@ Decisions the rest of the agent may rely on:
   after; the server answers that report with the forwarding entries). Casts are queued and
   applied on the overlay's own thread, which also keeps ``tunnel_sync`` retrying and checks the
   canary (flows lost by an ovs-vswitchd restart are put back from memory).
-* **Taking over another agent's br-tun** (neutron's, or a previous dpagent's without its
-  memory): its flows keep forwarding until the forwarding entries are known again, i.e. until
-  ``settle`` seconds pass without an entry after the agent's first report (at most
-  ``settle_max`` after br-int's first sync); then one bundle sweeps them and brings ours.
+* **Taking over a br-tun that holds flows** (neutron's, or dpagent's own before a restart,
+  whose forwarding entries died with the process): its flows and tunnel ports keep forwarding
+  until the entries are known again, i.e. until ``settle`` seconds pass without an entry
+  after the first one (the agent asks for them with ``refresh_tunnels``), at most
+  ``settle_max`` after br-int's first sync; then one bundle sweeps what is stale and brings
+  what is missing, and unused tunnel ports go. Without l2population: once tunnel_sync is done.
 """
 
 from __future__ import annotations
@@ -104,9 +106,11 @@ class Overlay:
             self.state.set_patch_port(tun_ofport)
             self.programmer = self._programmer_for(settings.bridge)
             self._set_owners(self.state.all_owners())
-            if connected and self.programmer.holds_foreign_flows():
-                LOG.info("bridge %s holds another agent's flows: they forward until the "
-                         "forwarding entries are known again", settings.bridge)
+            if connected and self.programmer.transport.dump(0, 0):
+                # neutron's flows, or ours from before a restart: the entries that made
+                # them are known again only once the server has resent them
+                LOG.info("bridge %s holds flows already: they forward until the forwarding "
+                         "entries are known again", settings.bridge)
                 self._deferred = True
             else:
                 self._take_over("setting up")
@@ -248,7 +252,8 @@ class Overlay:
                 else:
                     LOG.error("tunnel port %s to %s: OVS could not open it: %s", port.name,
                               endpoint[1], self.tunnels.errors([port.name]).get(port.name))
-        unwanted = sorted(self.state.ofports.keys() - wanted)
+        # while another run's flows still forward, its tunnel ports stay (see _take_over)
+        unwanted = [] if self._deferred else sorted(self.state.ofports.keys() - wanted)
         for endpoint in unwanted:
             owners |= self.state.set_ofport(endpoint, None).owners
         self._set_owners(owners)
