@@ -254,6 +254,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         overlay = Overlay(self.ovsdb, settings, conf.ovs.integration_bridge,
                           conf.ovs.datapath_type,
                           lambda tun: BridgeProgrammer(flow_transport(conf, tun)))
+        overlay.on_uplinks_changed = lambda: self._uplinks_changed(frozenset({"overlay"}))
         overlay.set_networks(tunnelled(recorded_segments(recorded)))
         overlay.setup()
         return overlay

@@ -35,6 +35,7 @@ from dpagent.bridge.takeover import controller_hand_over
 from dpagent.overlay.config import OverlaySettings
 from dpagent.overlay.state import Changes, OverlayState
 from dpagent.overlay.tunnel_ports import PortSpec, TunnelPorts
+from dpagent.physnet.events import BridgeRowEvent
 from dpagent.physnet.patch_ports import PATCH, NewPatchPort, PatchPorts
 from dpagent.rpc.l2pop import FdbNetwork, IpChange
 from flows.model import Uplink
@@ -65,6 +66,9 @@ class Overlay:
         self.datapath_type = datapath_type
         self.control: TunnelSync | None = None
         """Set before :meth:`start`: tunnel_sync's server side."""
+        self.on_uplinks_changed: Callable[[], None] | None = None
+        """Called (overlay thread) when patch-tun's ofport changed: br-int was re-created."""
+        self._event: BridgeRowEvent | None = None
         self.guard_interval, self.retry_interval = guard_interval, retry_interval
         self.settle, self.settle_max = settle, settle_max
         self._programmer_for = programmer_for
@@ -92,34 +96,66 @@ class Overlay:
     # -- start and stop ------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """br-tun exists, fails secure and is patched to br-int; its flows are in (or, taken
-        over from another agent, kept until the forwarding entries are known)."""
+        """Watch the bridges, then wire br-tun (see :meth:`_wire`). A failure is logged and
+        reported (:meth:`status`, :meth:`reason`) and retried on the overlay's thread: the
+        agent keeps serving every other network."""
+        self._event = BridgeRowEvent({self.settings.bridge, self.integration_bridge},
+                                     self._bridge_event)
+        self.ovsdb.api.idl.notify_handler.watch_event(self._event)
+        self._wire("setting up", first=True)
+
+    def _wire(self, reason: str, first: bool = False) -> None:
+        try:
+            with self._lock:
+                self._wire_steps(reason, first)
+        except Exception as exc:  # noqa: BLE001 - reported, retried
+            LOG.exception("wiring %s failed", self.settings.bridge)
+            self.error = f"wiring bridge {self.settings.bridge} failed: {exc}"
+            self.patch_tun_ofport = None
+            return
+        self.error = ""
+
+    def _wire_steps(self, reason: str, first: bool) -> None:
+        """br-tun exists, fails secure and is patched to br-int; its flows are in (or, at the
+        agent's start, if it holds flows already, kept until the forwarding entries are known).
+        After a bridge was re-created, the tunnel ports are made again from memory."""
         settings = self.settings
-        with self._lock:
-            self.ovsdb.ensure_bridge(settings.bridge, self.datapath_type)
-            tun_ofport, int_ofport, connected = self._patch_ports()
-            self.patch_tun_ofport = int_ofport
-            for endpoint, port in self.tunnels.inventory().items():
-                self.port_names[endpoint] = port.name
-                if port.ofport:
-                    self.state.set_ofport(endpoint, port.ofport)
-            self.state.set_patch_port(tun_ofport)
-            self.programmer = self._programmer_for(settings.bridge)
-            self._set_owners(self.state.all_owners())
-            if connected and self.programmer.transport.dump(0, 0):
-                # neutron's flows, or ours from before a restart: the entries that made
-                # them are known again only once the server has resent them
-                LOG.info("bridge %s holds flows already: they forward until the forwarding "
-                         "entries are known again", settings.bridge)
-                self._deferred = True
-            else:
-                self._take_over("setting up")
-                if not connected:
-                    self.patches.connect(settings.int_patch_port, settings.tun_patch_port)
-            self.error = ""
+        for endpoint in list(self.state.ofports):  # seen again below, if they still exist
+            self.state.set_ofport(endpoint, None)
+        self.port_names.clear()
+        self.ovsdb.ensure_bridge(settings.bridge, self.datapath_type)
+        tun_ofport, int_ofport, connected = self._patch_ports()
+        before, self.patch_tun_ofport = self.patch_tun_ofport, int_ofport
+        for endpoint, port in self.tunnels.inventory().items():
+            self.port_names[endpoint] = port.name
+            if port.ofport:
+                self.state.set_ofport(endpoint, port.ofport)
+        self.state.set_patch_port(tun_ofport)
+        self.programmer = self._programmer_for(settings.bridge)
+        self._set_owners(self.state.all_owners())
+        if first and connected and self.programmer.transport.dump(0, 0):
+            # neutron's flows, or ours from before a restart: the entries that made them
+            # are known again only once the server has resent them
+            LOG.info("bridge %s holds flows already: they forward until the forwarding "
+                     "entries are known again", settings.bridge)
+            self._deferred = True
+        else:
+            self._deferred = False
+            self._take_over(reason)
+            # tunnel ports a re-created bridge lost
+            self._apply(Changes(endpoints=self.state.wanted_endpoints()), reason)
+            if not connected:
+                self.patches.connect(settings.int_patch_port, settings.tun_patch_port)
         LOG.info("overlay: %s patched to %s (%s ofport %s), tunnels %s from %s",
                  settings.bridge, self.integration_bridge, settings.int_patch_port,
                  int_ofport, ", ".join(settings.tunnel_types), settings.local_ip)
+        if before is not None and before != int_ofport and self.on_uplinks_changed:
+            self.on_uplinks_changed()
+
+    def _bridge_event(self, event_name: str, bridge: str) -> None:
+        """OVSDB: br-tun or br-int created or deleted: wire again (on the overlay's thread)."""
+        LOG.info("OVSDB: bridge %s %sd", bridge, event_name)
+        self._queue(lambda: self._wire(f"bridge {bridge} {event_name}d"))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="dpagent-overlay", daemon=True)
@@ -127,6 +163,9 @@ class Overlay:
         self._queue(self._sync_tunnels)
 
     def stop(self, timeout: float = 5.0) -> None:
+        if self._event is not None:
+            self.ovsdb.api.idl.notify_handler.unwatch_event(self._event)
+            self._event = None
         self._stopping.set()
         with self._wake:
             self._wake.notify()
@@ -242,8 +281,9 @@ class Overlay:
             log = LOG.debug if ignored.level == "debug" else LOG.warning
             log("%s: ignored %s", reason, ignored.what)
         owners = set(changes.owners)
-        wanted = self.state.wanted_endpoints()
-        missing = sorted(wanted - self.state.ofports.keys())
+        state = self.state
+        missing = sorted(e for e in changes.endpoints
+                         if e not in state.ofports and state.endpoint_wanted(e))
         if missing:
             for endpoint, port in self.tunnels.create(missing).items():
                 self.port_names[endpoint] = port.name
@@ -253,7 +293,8 @@ class Overlay:
                     LOG.error("tunnel port %s to %s: OVS could not open it: %s", port.name,
                               endpoint[1], self.tunnels.errors([port.name]).get(port.name))
         # while another run's flows still forward, its tunnel ports stay (see _take_over)
-        unwanted = [] if self._deferred else sorted(self.state.ofports.keys() - wanted)
+        unwanted = [] if self._deferred else sorted(
+            e for e in changes.endpoints if e in state.ofports and not state.endpoint_wanted(e))
         for endpoint in unwanted:
             owners |= self.state.set_ofport(endpoint, None).owners
         self._set_owners(owners)
@@ -372,9 +413,12 @@ class Overlay:
                 except Exception:  # noqa: BLE001 - one bad job must not end the thread
                     LOG.exception("overlay work failed")
             now = time.monotonic()
-            if now >= next_retry and len(self._synced_types) < len(self.settings.tunnel_types):
+            if now >= next_retry:
+                if self.error:
+                    self._wire("retrying", first=self.programmer is None)
+                if len(self._synced_types) < len(self.settings.tunnel_types):
+                    self._sync_tunnels()
                 next_retry = now + self.retry_interval
-                self._sync_tunnels()
             self._maybe_take_over(now)
             if now >= next_guard:
                 next_guard = now + self.guard_interval

@@ -59,10 +59,13 @@ class Ignored:
 class Changes:
     owners: set[str] = field(default_factory=set)
     ignored: list[Ignored] = field(default_factory=list)
+    endpoints: set[Endpoint] = field(default_factory=set)
+    """Endpoints whose need for a tunnel port may have changed (see ``endpoint_wanted``)."""
 
     def __ior__(self, other: Changes) -> Changes:
         self.owners |= other.owners
         self.ignored += other.ignored
+        self.endpoints |= other.endpoints
         return self
 
 
@@ -133,6 +136,8 @@ class OverlayState:
                 continue
             remote = self.fdb.setdefault(entry.network_id, {}).setdefault(entry.remote_ip,
                                                                          _Remote())
+            changes.endpoints.add((self.networks[entry.network_id].network_type,
+                                   entry.remote_ip))
             if entry.mac is None:
                 if not remote.flood:
                     remote.flood = True
@@ -153,6 +158,8 @@ class OverlayState:
             remote = self.fdb.get(entry.network_id, {}).get(entry.remote_ip)
             if remote is None:
                 continue
+            changes.endpoints.add((self.networks[entry.network_id].network_type,
+                                   entry.remote_ip))
             if entry.mac is None:
                 if remote.flood:
                     remote.flood = False
@@ -189,14 +196,14 @@ class OverlayState:
         if remote_ip == self.local_ip or endpoint in self.static:
             return Changes()
         self.static.add(endpoint)
-        return Changes(self._flooding_via(endpoint))
+        return Changes(self._flooding_via(endpoint), endpoints={endpoint})
 
     def remove_static(self, network_type: str, remote_ip: str) -> Changes:
         endpoint = (network_type, remote_ip)
         if endpoint not in self.static:
             return Changes()
         self.static.discard(endpoint)
-        return Changes(self._flooding_via(endpoint))
+        return Changes(self._flooding_via(endpoint), endpoints={endpoint})
 
     def set_ofport(self, endpoint: Endpoint, ofport: int | None) -> Changes:
         """A tunnel port was made (its ofport) or deleted (None)."""
@@ -229,6 +236,15 @@ class OverlayState:
             if network is not None:
                 wanted |= {(network.network_type, ip) for ip, r in remotes.items() if r}
         return wanted
+
+    def endpoint_wanted(self, endpoint: Endpoint) -> bool:
+        """Whether ``endpoint`` needs a tunnel port (one endpoint of :meth:`wanted_endpoints`,
+        at the cost of the host's networks, not of networks times endpoints)."""
+        if not self.l2_population:
+            return endpoint in self.static
+        network_type, ip = endpoint
+        return any(net.network_type == network_type and self.fdb.get(n, {}).get(ip)
+                   for n, net in self.networks.items())
 
     def tunnels_missing(self) -> bool:
         """A local network floods to no endpoint (l2population): the server should resend
@@ -333,12 +349,13 @@ class OverlayState:
 
     def _drop_network(self, network_id: str) -> Changes:
         owners = {network_owner(network_id)} | self._entry_owners(network_id)
-        self.fdb.pop(network_id, None)
+        kind = self.networks[network_id].network_type
+        endpoints = {(kind, ip) for ip in self.fdb.pop(network_id, {})}
         for key in [k for k in self._macs if k[0] == network_id]:
             del self._macs[key]
         for key in [k for k in self._ips if k[0] == network_id]:
             del self._ips[key]
-        return Changes(owners)
+        return Changes(owners, endpoints=endpoints)
 
     def _flood_ports(self, network: TunnelNetwork) -> list[int]:
         if self.l2_population:
