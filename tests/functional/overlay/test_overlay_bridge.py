@@ -230,3 +230,29 @@ def test_a_bundle_taken_over_from_neutron_sweeps_its_flows_and_controller(rig: R
     assert any(f"output:{ofport}" in f and "table=22" in f for f in flows)
     assert rig.sandbox.ofport("vxlan-c0000202") == ofport  # the port was reused
     assert rig.sandbox.vsctl("get-controller", bridge).strip() == ""
+
+
+def test_a_deleted_br_tun_comes_back_with_its_ports_and_flows(rig: Rig):
+    overlay = rig.overlay()
+    overlay.setup()
+    overlay.set_networks({NET.network_id: NET})
+    overlay.on_fdb_add(entries(FdbEntry(NET.network_id, REMOTE),
+                               FdbEntry(NET.network_id, REMOTE, MAC, "10.0.0.5")))
+    settle(overlay)
+    before = [f.split(" actions=")[0].split(", ", 1)[1] for f in rig.flows()]
+    overlay.start()
+    rig.sandbox.vsctl("del-br", rig.settings.bridge)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if rig.peer() == rig.settings.int_patch_port and \
+                    "vxlan-c0000202" in rig.sandbox.vsctl("list-ports", rig.settings.bridge) \
+                    and len(rig.flows()) == len(before):
+                break
+        except Exception:  # noqa: BLE001 - the bridge is being re-created
+            pass
+        time.sleep(0.05)
+    after = [f.split(" actions=")[0].split(", ", 1)[1] for f in rig.flows()]
+    assert len(after) == len(before)
+    assert any(f"dl_dst={MAC}" in f for f in after)
+    assert overlay.status()["error"] == ""
