@@ -225,20 +225,22 @@ class Overlay:
             return  # l2population says which endpoints are wanted; ours needs no port
         if not self._known_type(tunnel_type, "tunnel_update", tunnel_ip):
             return
-        self._queue(lambda: self._apply(self.state.add_static(tunnel_type, tunnel_ip),
-                                        f"tunnel_update {tunnel_type} {tunnel_ip}"))
+        self._queue(self._locked(lambda: self._apply(
+            self.state.add_static(tunnel_type, tunnel_ip),
+            f"tunnel_update {tunnel_type} {tunnel_ip}")))
 
     def on_tunnel_delete(self, tunnel_ip: str, tunnel_type: str) -> None:
         if not self._known_type(tunnel_type, "tunnel_delete", tunnel_ip):
             return
-        self._queue(lambda: self._apply(self.state.remove_static(tunnel_type, tunnel_ip),
-                                        f"tunnel_delete {tunnel_type} {tunnel_ip}"))
+        self._queue(self._locked(lambda: self._apply(
+            self.state.remove_static(tunnel_type, tunnel_ip),
+            f"tunnel_delete {tunnel_type} {tunnel_ip}")))
 
     def on_fdb_add(self, networks: list[FdbNetwork]) -> None:
-        self._queue(lambda: self._fdb(networks, add=True))
+        self._queue(self._locked(lambda: self._fdb(networks, add=True)))
 
     def on_fdb_remove(self, networks: list[FdbNetwork]) -> None:
-        self._queue(lambda: self._fdb(networks, add=False))
+        self._queue(self._locked(lambda: self._fdb(networks, add=False)))
 
     def on_fdb_ip_change(self, changes: list[IpChange]) -> None:
         def apply() -> None:
@@ -247,7 +249,7 @@ class Overlay:
                 result |= self.state.change_ips(change.network_id, change.remote_ip,
                                                 change.before, change.after)
             self._apply(result, "update_fdb_entries")
-        self._queue(apply)
+        self._queue(self._locked(apply))
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -390,6 +392,12 @@ class Overlay:
         self._fdb_seen = False
         self._queue(self._sync_tunnels)
 
+    def _locked(self, job: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            with self._lock:
+                job()
+        return run
+
     def _queue(self, job: Callable[[], None]) -> None:
         with self._wake:
             self._jobs.append(job)
@@ -406,10 +414,9 @@ class Overlay:
                 if not self._jobs:
                     self._wake.wait(min(self.guard_interval, self.settle))
                 jobs, self._jobs = self._jobs, []
-            for job in jobs:
+            for job in jobs:  # each takes the lock itself: tunnel_sync must not hold it
                 try:
-                    with self._lock:
-                        job()
+                    job()
                 except Exception:  # noqa: BLE001 - one bad job must not end the thread
                     LOG.exception("overlay work failed")
             now = time.monotonic()
