@@ -131,6 +131,15 @@ def arp_responder_flow(network: TunnelNetwork, ip: str, mac: str) -> Flow:
                  "IN_PORT"), Kind.FDB)
 
 
+def learned_of(local_vlan: int) -> Flow:
+    """Names what the switch learned for a local VLAN (for a non-strict delete, see
+    ``BridgeProgrammer.purge``): a network leaving the host takes them along, or a network
+    given its VLAN next would send to the MACs of the one that left, under its VNI (neutron's
+    ``reclaim_local_vlan`` deletes them too). The learned match is the VLAN id's 12 bits."""
+    return Flow(int(TunnelTable.UCAST_TO_TUN), 0,
+                (("vlan_tci", f"{local_vlan:#06x}/0x0fff"),), (), LEARNED_COOKIE)
+
+
 def _into_tunnel(network: TunnelNetwork) -> tuple[str, str]:
     return (actions.strip_vlan(), f"set_field:{network.segmentation_id:#x}->tun_id")
 

@@ -48,8 +48,7 @@ class OfctlTransport:
             before_commit()  # ovs-ofctl sends and commits in one go: as late as we can
         if not mods:
             return
-        lines = [f"add {mod.flow.render()}" if mod.op is Op.ADD and mod.flow is not None
-                 else f"delete cookie={mod.cookie:#x}/-1" for mod in mods]
+        lines = [_line(mod) for mod in mods]
         result = self._ofctl("--bundle", "add-flows", self.bridge, "-",
                              input="\n".join(lines) + "\n")
         if result.returncode == 0:
@@ -89,3 +88,13 @@ class OfctlTransport:
                                            int(table.group(1)) if table else 0,
                                            int(priority.group(1)) if priority else 32768))
         return installed
+
+
+def _line(mod: FlowMod) -> str:
+    if mod.op is Op.ADD and mod.flow is not None:
+        return f"add {mod.flow.render()}"
+    if mod.flow is not None:  # a purge: the flows of a table matching a selector
+        match = mod.flow.match_text()
+        return (f"delete table={mod.flow.table},cookie={mod.cookie:#x}/-1"
+                + (f",{match}" if match else ""))
+    return f"delete cookie={mod.cookie:#x}/-1"

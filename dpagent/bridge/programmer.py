@@ -67,6 +67,7 @@ class BridgeProgrammer:
         self._pending: dict[str, dict[int, Flow] | None] = {
             CANARY_OWNER: _by_cookie([canary_flow()])}
         self._installed: set[int] = set()
+        self._purges: list[FlowMod] = []
         self.flow_mods_sent = 0
         self.bundles_sent = 0
 
@@ -75,6 +76,12 @@ class BridgeProgrammer:
     def set_flows(self, owner: str, flows: Iterable[Flow]) -> None:
         """``flows`` is everything ``owner`` wants installed from now on."""
         self._pending[owner] = _by_cookie(flows)
+
+    def purge(self, selector: Flow) -> None:
+        """Delete, in the next bundle, the flows ``selector`` names (see
+        :meth:`~dpagent.bridge.transport.FlowMod.purge`): what the switch learned for a
+        network that is gone, say, in the bundle that takes the network's own flows away."""
+        self._purges.append(FlowMod.purge(selector))
 
     def remove(self, owner: str) -> None:
         if owner in self._desired or owner in self._pending:
@@ -174,17 +181,21 @@ class BridgeProgrammer:
         report = ApplyReport()
         pending = dict(self._pending)
         self._pending.clear()
+        purges, self._purges = self._purges, []
         try:
-            report = self._send(pending, report, start, full, flush, sweep, before_commit)
+            report = self._send(pending, purges, report, start, full, flush, sweep,
+                                before_commit)
             if before_commit is not None:
                 before_commit()  # a no-op unless every bundle attempt was refused before it
             return report
         except SwitchError:
             # the switch is away: nothing was committed, the changes wait for the next try
             self._pending = {**pending, **self._pending}
+            self._purges = purges + self._purges
             raise
 
-    def _send(self, pending: dict[str, dict[int, Flow] | None], report: ApplyReport,
+    def _send(self, pending: dict[str, dict[int, Flow] | None], purges: list[FlowMod],
+              report: ApplyReport,
               start: float, full: bool, flush: bool, sweep: bool,
               before_commit: _Once | None) -> ApplyReport:
         foreign: list[FlowMod] = []
@@ -198,6 +209,8 @@ class BridgeProgrammer:
         elif full:
             self._installed = {f.cookie for f in self.transport.dump(COOKIE_VALUE, COOKIE_MASK)
                                if not is_learned_cookie(f.cookie)}
+        swept = len(foreign)
+        foreign += purges
         while True:
             mods, owner_of = self._plan(pending, self._installed, full, flush)
             mods = foreign + mods
@@ -216,7 +229,7 @@ class BridgeProgrammer:
                 del pending[culprit]
                 continue
             self._record(pending, mods[len(foreign):])
-            report.swept = len(foreign)
+            report.swept = swept
             self.bundles_sent += bool(mods)
             self.flow_mods_sent += len(mods)
             report.added = sum(m.op is Op.ADD for m in mods)

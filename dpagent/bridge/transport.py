@@ -22,7 +22,8 @@ class Op(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class FlowMod:
-    """One change: add ``flow`` (ADD), or delete the flow whose cookie is ``cookie`` (DELETE)."""
+    """One change: add ``flow`` (ADD), or delete the flows whose cookie is ``cookie`` (DELETE;
+    with a ``flow``, only those of its table that match it: see :meth:`purge`)."""
 
     op: Op
     cookie: int
@@ -35,6 +36,13 @@ class FlowMod:
     @staticmethod
     def delete(cookie: int) -> FlowMod:
         return FlowMod(Op.DELETE, cookie)
+
+    @staticmethod
+    def purge(selector: Flow) -> FlowMod:
+        """Delete every flow of ``selector``'s table whose cookie is ``selector.cookie`` and
+        whose match is at least ``selector.match`` (a non-strict delete): flows the switch
+        made itself (learned), which no owner holds and no content cookie names one by one."""
+        return FlowMod(Op.DELETE, selector.cookie, selector)
 
 
 @dataclass(frozen=True, slots=True)

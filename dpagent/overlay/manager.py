@@ -38,6 +38,7 @@ from dpagent.overlay.tunnel_ports import PortSpec, TunnelPorts
 from dpagent.physnet.events import BridgeRowEvent
 from dpagent.physnet.patch_ports import PATCH, NewPatchPort, PatchPorts
 from dpagent.rpc.l2pop import FdbNetwork, IpChange
+from flows import tunnel
 from flows.model import Uplink
 from flows.tunnel import TunnelNetwork
 
@@ -190,6 +191,11 @@ class Overlay:
         wanted = {n: net for n, net in networks.items()
                   if net.network_type in self.settings.tunnel_types}
         with self._lock:
+            if self.programmer is not None:
+                for network_id, network in self.state.networks.items():
+                    now = wanted.get(network_id)
+                    if now is None or now.local_vlan != network.local_vlan:
+                        self.programmer.purge(tunnel.learned_of(network.local_vlan))
             self._apply(self.state.set_networks(wanted), "networks changed")
 
     def take_over_deferred(self) -> None:

@@ -116,6 +116,10 @@ def set_config_fragments_nx_match(xid: int) -> bytes:
 
 def flow_mod_body(mod: FlowMod) -> bytes:
     """The flow-mod of ``mod`` without its header (so it can be framed with any xid)."""
+    if mod.op is Op.DELETE and mod.flow is not None:  # a purge: table and match given
+        return _FLOW_MOD.pack(mod.cookie, ALL_ONES_64, mod.flow.table, ofp.OFPFC_DELETE, 0, 0,
+                              0, ofp.OFP_NO_BUFFER, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0
+                              ) + encode_match(mod.flow.match)
     if mod.op is Op.DELETE:
         return _FLOW_MOD.pack(mod.cookie, ALL_ONES_64, ofp.OFPTT_ALL, ofp.OFPFC_DELETE, 0, 0,
                               0, ofp.OFP_NO_BUFFER, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0

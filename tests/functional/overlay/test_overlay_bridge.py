@@ -256,3 +256,49 @@ def test_a_deleted_br_tun_comes_back_with_its_ports_and_flows(rig: Rig):
     assert len(after) == len(before)
     assert any(f"dl_dst={MAC}" in f for f in after)
     assert overlay.status()["error"] == ""
+
+
+def test_what_was_learned_for_a_network_leaves_with_it(rig: Rig):
+    other = TunnelNetwork("net-b", "vxlan", 5002, 4)
+    overlay = rig.overlay()
+    overlay.setup()
+    overlay.set_networks({NET.network_id: NET, other.network_id: other})
+    overlay.on_fdb_add([*entries(FdbEntry(NET.network_id, REMOTE)),
+                        FdbNetwork(other.network_id, "vxlan", 5002,
+                                   (FdbEntry(other.network_id, REMOTE),))])
+    settle(overlay)
+    tunnel = rig.sandbox.ofport("vxlan-c0000202")
+    for vni, mac in ((0x1389, "fa:16:3e:00:00:77"), (0x138A, "fa:16:3e:00:00:78")):
+        rig.sandbox.appctl("ofproto/trace", rig.settings.bridge,
+                           f"in_port={tunnel},tun_id={vni:#x},dl_src={mac},"
+                           "dl_dst=ff:ff:ff:ff:ff:ff", "-generate")
+
+    def learned() -> list[str]:
+        return rig.sandbox.dump_flows(rig.settings.bridge, cookie=f"{LEARNED_COOKIE:#x}/-1")
+    assert len(learned()) == 2
+    overlay.set_networks({other.network_id: other})  # net-a leaves: VLAN 3 is free again
+    (left,) = learned()
+    assert "vlan_tci=0x0004/0x0fff" in left and "fa:16:3e:00:00:78" in left
+
+
+@pytest.mark.parametrize("transport", ["native", "ovs-ofctl"])
+def test_a_purge_deletes_only_the_flows_it_names_on_either_transport(rig: Rig, transport: str):
+    from dpagent.bridge.ofctl import OfctlTransport
+    from flows.tunnel import learned_of
+
+    bridge = rig.integration
+    for vlan in (3, 4):
+        rig.sandbox.ofctl("add-flow", bridge, f"cookie={LEARNED_COOKIE:#x},table=20,priority=1,"
+                          f"vlan_tci={vlan:#06x}/0x0fff,dl_dst=fa:16:3e:00:00:0{vlan},"
+                          "actions=drop")
+    rig.sandbox.ofctl("add-flow", bridge, "cookie=0x77,table=20,priority=1,"
+                      "vlan_tci=0x0003/0x0fff,dl_dst=fa:16:3e:00:00:09,actions=drop")
+    programmer = BridgeProgrammer(
+        OpenFlowTransport(str(rig.sandbox.directory / f"{bridge}.mgmt"))
+        if transport == "native" else OfctlTransport(bridge, env=rig.sandbox.env))
+    programmer.purge(learned_of(3))
+    programmer.apply()
+    left = [f for f in rig.sandbox.dump_flows(bridge) if "table=20" in f]
+    assert len(left) == 2
+    assert any("vlan_tci=0x0004/0x0fff" in f for f in left)
+    assert any("cookie=0x77" in f for f in left)  # another cookie: not named, kept
