@@ -4,7 +4,9 @@
 vhost of the session's RabbitMQ, with ``agent_down_time = AGENT_DOWN_TIME``.  ``neutron_api``:
 its REST client.  ``neutron_agent``: a factory starting ``dpagent`` daemons against it, each a
 host of its own with its own br-int and a physical bridge for physnet1; ``agent.plug(port)``
-plugs a namespace VM for a neutron port as os-vif does.
+plugs a namespace VM for a neutron port as os-vif does.  ``overlay_rig`` (module): two such
+hosts, each with an OVS of its own on one underlay (``dpagent.lab.underlay``), carrying tenant
+overlay networks (VXLAN, Geneve) with l2population and the ARP responder.
 
 Like tests/functional these need root (and tools/neutron-server/setup.sh): they skip without,
 and fail under CI.
@@ -12,11 +14,14 @@ and fail under CI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +35,30 @@ from dpagent.lab.neutron_server import (
     missing_requirements,
     venv_path,
 )
+from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
 from dpagent.lab.ovs_sandbox import OVSSandbox
 from dpagent.lab.rabbit import REQUIRED_BINARIES as RABBIT_BINARIES
 from dpagent.lab.rabbit import RabbitBroker
+from dpagent.lab.underlay import Underlay
 from tests.conftest import _require
 from tests.functional.daemon.test_daemon import start_daemon
-from tests.neutron.polling import wait_for
+from tests.neutron.polling import wait_agent_alive, wait_for
 
 AGENT_DOWN_TIME = 12  # short, so a frozen agent is declared dead within a test
 PHYSNET = "physnet1"
+OVERLAY_TUNNEL_TYPES = ("vxlan", "geneve")
+# Appended after write_config's [agent] and [ovs] and NeutronAgent's [ovs] bridge_mappings:
+# oslo.config merges sections of one name, so the host keeps datapath_type = netdev (which br-tun
+# is made with too), its own OVSDB and br-int, and gets its tunnel endpoint.
+OVERLAY_CONF = """
+[agent]
+tunnel_types = {tunnel_types}
+l2_population = true
+arp_responder = true
+
+[ovs]
+local_ip = {local_ip}
+"""
 
 
 @pytest.fixture(scope="session")
@@ -203,3 +223,58 @@ def vlan_network(neutron_api: NeutronAPI) -> Iterator[Callable[..., dict[str, An
         for port in neutron_api.get(f"/v2.0/ports?network_id={net['id']}")["ports"]:
             neutron_api.delete_port(port["id"])
         neutron_api.delete(f"/v2.0/networks/{net['id']}")
+
+
+@dataclass
+class OverlayRig:
+    """Two hosts on one underlay: ``hosts[i]`` is a :class:`NeutronAgent` (``compute1-<tag>``,
+    ``compute2-<tag>``) on an OVS of its own, whose ``br-phy`` holds ``underlay.local_ip(i)``."""
+
+    underlay: Underlay
+    hosts: list[NeutronAgent]
+    setup_seconds: float
+
+    def local_ip(self, index: int) -> str:
+        return self.underlay.local_ip(index)
+
+
+def _stop_hosts(hosts: list[NeutronAgent]) -> None:
+    """SIGTERM to every daemon, then close: close()'s SIGKILL alone reaches the service manager
+    only, whose worker would go on for seconds beside its bridges being deleted."""
+    running = [h for h in hosts if h.process is not None and h.process.poll() is None]
+    for host in running:
+        assert host.process is not None
+        host.process.send_signal(signal.SIGTERM)
+    for host in running:
+        assert host.process is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            host.process.wait(timeout=15)
+    for host in reversed(hosts):
+        host.close()
+
+
+@pytest.fixture(scope="module")
+def overlay_rig(neutron_server: NeutronServer,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[OverlayRig]:
+    """Two dpagent hosts carrying tenant overlays between them (``OVERLAY_CONF``), both alive
+    at the server; shared by a module's tests (each should leave no port behind)."""
+    _require("a two-host overlay rig", [*OVS_BINARIES, "ethtool", "ping", "tcpdump"])
+    with contextlib.ExitStack() as stack:
+        started = time.monotonic()
+        sandboxes = [stack.enter_context(OVSSandbox()) for _ in range(2)]
+        underlay = stack.enter_context(Underlay(sandboxes))
+        base = tmp_path_factory.mktemp("overlay")
+        hosts: list[NeutronAgent] = []
+        stack.callback(_stop_hosts, hosts)
+        for index, sandbox in enumerate(sandboxes):
+            directory = base / f"host{index + 1}"
+            directory.mkdir()
+            extra = OVERLAY_CONF.format(tunnel_types=", ".join(OVERLAY_TUNNEL_TYPES),
+                                        local_ip=underlay.local_ip(index))
+            hosts.append(NeutronAgent(sandbox, neutron_server, directory, f"compute{index + 1}",
+                                      {"report_interval": 1, "extra": extra}))
+        for host in hosts:
+            wait_agent_alive(neutron_server.api, host.host)
+        elapsed = time.monotonic() - started
+        print(f"\ntwo-host overlay rig (OVS, underlay, 2 dpagents alive) in {elapsed:.1f} s")
+        yield OverlayRig(underlay, hosts, elapsed)

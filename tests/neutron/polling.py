@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable
@@ -90,6 +91,21 @@ class Pinger:
             ["ip", "netns", "exec", vm.netns, "ping", "-n", "-D", "-O", "-i", str(interval),
              "-c", str(count), "-W", "1", ip],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self) -> tuple[int, int]:
+        """End the pings now (SIGINT: ping prints its summary) and return (lost, sent), the
+        last ping left out when its answer was still on its way at the stop."""
+        self._proc.send_signal(signal.SIGINT)
+        out = self._proc.communicate(timeout=10)[0]
+        answered = {int(seq) for seq in re.findall(r"icmp_seq=(\d+) ttl=", out)}
+        found = re.search(r"(\d+) packets transmitted", out)
+        assert found, out
+        sent = int(found.group(1))
+        if sent and sent not in answered:
+            sent -= 1  # in flight, not lost
+        self.unanswered = [(float(t), int(seq)) for t, seq in re.findall(
+            r"\[(\d+\.\d+)\] no answer yet for icmp_seq=(\d+)", out) if int(seq) <= sent]
+        return len(set(range(1, sent + 1)) - answered), sent
 
     def lost(self) -> tuple[int, int]:
         out = self._proc.communicate(timeout=120)[0]
