@@ -36,7 +36,7 @@ from dpagent.overlay.config import OverlaySettings
 from dpagent.overlay.state import Changes, OverlayState
 from dpagent.overlay.tunnel_ports import PortSpec, TunnelPorts
 from dpagent.physnet.events import BridgeRowEvent
-from dpagent.physnet.patch_ports import PATCH, NewPatchPort, PatchPorts
+from dpagent.physnet.patch_ports import NewPatchPort, PatchPorts
 from dpagent.rpc.l2pop import FdbNetwork, IpChange
 from flows import tunnel
 from flows.model import Uplink
@@ -350,26 +350,10 @@ class Overlay:
     def _patch_ports(self) -> tuple[int, int, bool]:
         """(patch-int ofport on br-tun, patch-tun ofport on br-int, connected already)."""
         s = self.settings
-        names = [s.int_patch_port, s.tun_patch_port]
-        existing = self.patches.interfaces(names)
-        ofports: dict[str, int] = {}
-        create = []
-        for bridge, name in ((self.integration_bridge, s.int_patch_port),
-                             (s.bridge, s.tun_patch_port)):
-            info = existing.get(name)
-            if info is not None and info.type == PATCH and info.ofport > 0 and \
-                    name in self.patches.ports_of(bridge):
-                ofports[name] = info.ofport
-                continue
-            if info is not None:
-                LOG.warning("replacing interface %s (type %r) by a patch port on %s", name,
-                            info.type, bridge)
-                self.patches.delete_ports([name])
-            create.append(NewPatchPort(bridge, name))
-        ofports.update(self.patches.prepare(None, create))
-        connected = (not create and existing[s.int_patch_port].peer == s.tun_patch_port
-                     and existing[s.tun_patch_port].peer == s.int_patch_port)
-        return ofports[s.tun_patch_port], ofports[s.int_patch_port], connected
+        tun, int_, connected = self.patches.ensure_pair(
+            NewPatchPort(s.bridge, s.tun_patch_port),
+            NewPatchPort(self.integration_bridge, s.int_patch_port))
+        return tun, int_, connected
 
     def _sync_tunnels(self) -> None:
         """tunnel_sync for every configured type not synced yet; retried until it works."""

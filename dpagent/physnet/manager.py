@@ -45,7 +45,7 @@ from dpagent.physnet import bridge_flows, migration
 from dpagent.physnet.config import check_options
 from dpagent.physnet.events import BridgeRowEvent
 from dpagent.physnet.naming import PatchPair, patch_pair
-from dpagent.physnet.patch_ports import PATCH, InterfaceInfo, NewPatchPort, PatchPorts
+from dpagent.physnet.patch_ports import NewPatchPort, PatchPorts
 from dpagent.physnet.segments import NoSegment, PresentNetwork, WireVlan, segment_of, wire_vlans
 from flows.model import Uplink
 
@@ -336,37 +336,12 @@ class PhysicalNetworks:
         Existing patch ports are reused; missing ones are created unconnected, in the same
         transaction that sets fail_mode (changing it flushes the bridge's flows, so it must
         come before any flow is installed)."""
-        pair, integration = physnet.pair, self.integration_bridge
-        existing = self.ports.interfaces([pair.int_port, pair.phy_port])
-        int_ofport = self._reusable(integration, pair.int_port, existing)
-        phy_ofport = self._reusable(pair.bridge, pair.phy_port, existing)
-        create = []
-        if int_ofport is None:
-            create.append(NewPatchPort(integration, pair.int_port, physnet.ofport_request))
-        if phy_ofport is None:
-            create.append(NewPatchPort(pair.bridge, pair.phy_port))
+        pair = physnet.pair
         self.ovsdb.speak_openflow15(pair.bridge)
         secure = self.ports.bridge_column(pair.bridge, "fail_mode") == "secure"
-        created = self.ports.prepare(None if secure else pair.bridge, create)
-        connected = (not create and existing[pair.int_port].peer == pair.phy_port
-                     and existing[pair.phy_port].peer == pair.int_port)
-        return (int_ofport or created[pair.int_port], phy_ofport or created[pair.phy_port],
-                connected)
-
-    def _reusable(self, bridge: str, name: str,
-                  existing: Mapping[str, InterfaceInfo]) -> int | None:
-        """The ofport of ``name`` if it is already a patch port on ``bridge``; otherwise None,
-        after deleting whatever else holds the name (a port on another bridge, a veth left
-        behind), so that it can be created."""
-        info = existing.get(name)
-        if info is None:
-            return None
-        if info.type == PATCH and info.ofport > 0 and name in self.ports.ports_of(bridge):
-            return info.ofport
-        LOG.warning("replacing interface %s (type %r) by a patch port on %s", name, info.type,
-                    bridge)
-        self.ports.delete_ports([name])
-        return None
+        return self.ports.ensure_pair(
+            NewPatchPort(self.integration_bridge, pair.int_port, physnet.ofport_request),
+            NewPatchPort(pair.bridge, pair.phy_port), None if secure else pair.bridge)
 
     def _program_allow_list(self, physnet: _Physnet) -> None:
         vlans = self._wanted.get(physnet.name, frozenset())

@@ -8,9 +8,12 @@ the ports forward.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+LOG = logging.getLogger(__name__)
 
 PATCH = "patch"
 UNCONNECTED_PEER = "nonexistent-peer"
@@ -90,6 +93,34 @@ class PatchPorts:
         if missing:
             raise RuntimeError(f"OVS gave the patch ports {', '.join(missing)} no ofport")
         return ofports
+
+    def ensure_pair(self, first: NewPatchPort, second: NewPatchPort,
+                    secure: str | None = None) -> tuple[int, int, bool]:
+        """Both ports of a pair exist as patch ports on their bridges: (first's ofport,
+        second's ofport, whether they already name each other as peers).
+
+        A patch port already on its bridge is reused with its ofport; whatever else holds a
+        name (a port on another bridge, a veth left behind) is deleted and the patch port
+        created unconnected, in the transaction that makes ``secure`` fail_mode secure (see
+        :meth:`prepare`)."""
+        existing = self.interfaces([first.name, second.name])
+        ofports: dict[str, int] = {}
+        create = []
+        for port in (first, second):
+            info = existing.get(port.name)
+            if info is not None and info.type == PATCH and info.ofport > 0 and \
+                    port.name in self.ports_of(port.bridge):
+                ofports[port.name] = info.ofport
+                continue
+            if info is not None:
+                LOG.warning("replacing interface %s (type %r) by a patch port on %s",
+                            port.name, info.type, port.bridge)
+                self.delete_ports([port.name])
+            create.append(port)
+        ofports.update(self.prepare(secure, create))
+        connected = (not create and existing[first.name].peer == second.name
+                     and existing[second.name].peer == first.name)
+        return ofports[first.name], ofports[second.name], connected
 
     def connect(self, first: str, second: str) -> None:
         """Name each port as the other's peer, in one transaction: they forward from now on."""
