@@ -302,3 +302,40 @@ def test_a_purge_deletes_only_the_flows_it_names_on_either_transport(rig: Rig, t
     assert len(left) == 2
     assert any("vlan_tci=0x0004/0x0fff" in f for f in left)
     assert any("cookie=0x77" in f for f in left)  # another cookie: not named, kept
+
+
+def test_flows_lost_by_a_vswitchd_restart_come_back_from_memory(rig: Rig):
+    overlay = rig.overlay()
+    overlay.setup()
+    overlay.set_networks({NET.network_id: NET})
+    overlay.on_fdb_add(entries(FdbEntry(NET.network_id, REMOTE),
+                               FdbEntry(NET.network_id, REMOTE, MAC, "10.0.0.5")))
+    settle(overlay)
+    before = rig.flows()
+    overlay.guard_interval = 0.1
+    overlay.start()
+    rig.sandbox.restart_vswitchd()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and rig.flows() != before:
+        time.sleep(0.1)
+    assert rig.flows() == before
+
+
+def test_bad_entries_are_logged_naming_them_and_the_rest_applied(rig: Rig, caplog):
+    overlay = rig.overlay()
+    overlay.setup()
+    overlay.set_networks({NET.network_id: NET})
+    caplog.set_level("DEBUG", logger="dpagent.overlay.manager")
+    overlay.on_tunnel_delete("192.0.2.7", "gre")  # not in tunnel_types: vxlan, geneve
+    overlay.on_fdb_add([
+        FdbNetwork(NET.network_id, "vxlan", 9999, (FdbEntry(NET.network_id, REMOTE),)),
+        FdbNetwork("elsewhere", "vxlan", 5003, (FdbEntry("elsewhere", REMOTE),)),
+        *entries(FdbEntry(NET.network_id, LOCAL), FdbEntry(NET.network_id, REMOTE, MAC,
+                                                             "10.0.0.5"))])
+    settle(overlay)
+    log = caplog.text
+    assert "tunnel_delete for gre tunnel 192.0.2.7: gre is not in [agent] tunnel_types" in log
+    assert f"network {NET.network_id} is vxlan 5001 here but the entries say vxlan 9999" in log
+    assert "entry for network elsewhere, which has no port on this host" in log
+    assert "entry of this host (192.0.2.1)" in log
+    assert any(f"dl_dst={MAC}" in f for f in rig.flows())  # the good entry is in
