@@ -6,6 +6,11 @@ openvswitch firewall, native OpenFlow and ``datapath_type = netdev``, inside the
 network namespace: its os-ken OpenFlow controller listens on ``tcp:127.0.0.1:6633`` and sets
 br-int's controller there, which ovs-vswitchd (in that namespace) must reach. The broker on the
 host's loopback is reached through a :class:`~dpagent.lab.netns_forward.LoopbackForward`.
+
+Given a ``local_ip`` it also carries tenant overlays as an operator's compute host does:
+``[agent] tunnel_types`` (vxlan), ``l2_population`` and ``arp_responder`` on, its tunnel bridge
+(``br-tun``) and ``[ovs] local_ip``; its ``validate_local_ip`` passes because it runs in the
+namespace where the host's ``br-phy`` holds that address (``dpagent.lab.underlay``).
 """
 
 from __future__ import annotations
@@ -25,13 +30,20 @@ BINARY = "neutron-openvswitch-agent"
 
 class StockOvsAgent:
     """One ``neutron-openvswitch-agent`` for ``host`` on ``bridge`` (br-int) with
-    ``physnet:phys_bridge`` mapped; ``start()``, ``stop()``, ``log_tail()``."""
+    ``physnet:phys_bridge`` mapped; ``start()``, ``stop()``, ``log_tail()``.  With
+    ``local_ip``: tunnels of ``tunnel_types`` from that address through ``tunnel_bridge``, with
+    l2population and the ARP responder as asked."""
 
     def __init__(self, sandbox: OVSSandbox, server: NeutronServer, directory: Path, host: str,
-                 bridge: str, bridge_mappings: dict[str, str]) -> None:
+                 bridge: str, bridge_mappings: dict[str, str], *, local_ip: str | None = None,
+                 tunnel_types: tuple[str, ...] = ("vxlan",), l2_population: bool = True,
+                 arp_responder: bool = True, tunnel_bridge: str = "br-tun") -> None:
         self.sandbox, self.server, self.directory = sandbox, server, directory
         self.host, self.bridge = host, bridge
         self.bridge_mappings = bridge_mappings
+        self.local_ip, self.tunnel_types = local_ip, tunnel_types
+        self.l2_population, self.arp_responder = l2_population, arp_responder
+        self.tunnel_bridge = tunnel_bridge
         self.process: subprocess.Popen[bytes] | None = None
         self._forward: LoopbackForward | None = None
 
@@ -42,6 +54,13 @@ class StockOvsAgent:
     def _write_config(self) -> Path:
         mappings = ",".join(f"{p}:{b}" for p, b in sorted(self.bridge_mappings.items()))
         config = self.directory / "openvswitch_agent.ini"
+        agent_tunnels = ovs_tunnels = ""
+        if self.local_ip is not None:
+            agent_tunnels = (f"tunnel_types = {', '.join(self.tunnel_types)}\n"
+                             f"l2_population = {self.l2_population}\n"
+                             f"arp_responder = {self.arp_responder}\n")
+            ovs_tunnels = (f"local_ip = {self.local_ip}\n"
+                           f"tunnel_bridge = {self.tunnel_bridge}\n")
         config.write_text(f"""[DEFAULT]
 host = {self.host}
 transport_url = {self.server.transport_url}
@@ -53,11 +72,11 @@ debug = true
 report_interval = 2
 polling_interval = 1
 root_helper = env
-
+{agent_tunnels}
 [ovs]
 integration_bridge = {self.bridge}
 bridge_mappings = {mappings}
-datapath_type = netdev
+{ovs_tunnels}datapath_type = netdev
 ovsdb_connection = {self.sandbox.db_connection}
 of_listen_address = 127.0.0.1
 of_listen_port = 6633
