@@ -131,13 +131,14 @@ def arp_responder_flow(network: TunnelNetwork, ip: str, mac: str) -> Flow:
                  "IN_PORT"), Kind.FDB)
 
 
-def learned_of(local_vlan: int) -> Flow:
-    """Names what the switch learned for a local VLAN (for a non-strict delete, see
-    ``BridgeProgrammer.purge``): a network leaving the host takes them along, or a network
-    given its VLAN next would send to the MACs of the one that left, under its VNI (neutron's
-    ``reclaim_local_vlan`` deletes them too). The learned match is the VLAN id's 12 bits."""
-    return Flow(int(TunnelTable.UCAST_TO_TUN), 0,
-                (("vlan_tci", f"{local_vlan:#06x}/0x0fff"),), (), LEARNED_COOKIE)
+def learned_of(local_vlan: int | None) -> Flow:
+    """Names what the switch learned for a local VLAN (None: for every VLAN), for a non-strict
+    delete (``BridgeProgrammer.purge``): a network leaving the host takes them along, or a
+    network given its VLAN next would send to the MACs of the one that left, under its VNI
+    (neutron's ``reclaim_local_vlan`` deletes them too). The learned match is the VLAN id's
+    12 bits."""
+    match = () if local_vlan is None else (("vlan_tci", f"{local_vlan:#06x}/0x0fff"),)
+    return Flow(int(TunnelTable.UCAST_TO_TUN), 0, match, (), LEARNED_COOKIE)
 
 
 def _into_tunnel(network: TunnelNetwork) -> tuple[str, str]:

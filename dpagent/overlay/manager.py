@@ -85,6 +85,10 @@ class Overlay:
         self.error = "not set up yet"
         self._deferred = False
         self._deadline: float | None = None
+        self._int_synced = False
+        """br-int carries dpagent's flows (take_over_deferred was called)."""
+        self._first_done = False
+        """The first wiring succeeded: later ones know everything and never defer."""
         self._last_fdb = 0.0
         self._synced_types: set[str] = set()
         self._fdb_seen = False
@@ -140,6 +144,9 @@ class Overlay:
             LOG.info("bridge %s holds flows already: they forward until the forwarding "
                      "entries are known again", settings.bridge)
             self._deferred = True
+            if self._int_synced:  # a first wiring that failed before br-int's sync
+                self._deadline = time.monotonic() + self.settle_max
+                self._last_fdb = time.monotonic()
         else:
             self._deferred = False
             self._take_over(reason)
@@ -150,7 +157,8 @@ class Overlay:
         LOG.info("overlay: %s patched to %s (%s ofport %s), tunnels %s from %s",
                  settings.bridge, self.integration_bridge, settings.int_patch_port,
                  int_ofport, ", ".join(settings.tunnel_types), settings.local_ip)
-        if before is not None and before != int_ofport and self.on_uplinks_changed:
+        self._first_done = True
+        if before != int_ofport and self.on_uplinks_changed:  # re-created, or wired at last
             self.on_uplinks_changed()
 
     def _bridge_event(self, event_name: str, bridge: str) -> None:
@@ -194,16 +202,20 @@ class Overlay:
             if self.programmer is not None:
                 for network_id, network in self.state.networks.items():
                     now = wanted.get(network_id)
-                    if now is None or now.local_vlan != network.local_vlan:
+                    if now != network:  # gone, or another VLAN or VNI
                         self.programmer.purge(tunnel.learned_of(network.local_vlan))
             self._apply(self.state.set_networks(wanted), "networks changed")
 
     def take_over_deferred(self) -> None:
         """br-int carries dpagent's flows: br-tun's takeover may happen once settled."""
         with self._lock:
+            self._int_synced = True
             if self._deferred and self._deadline is None:
                 self._deadline = time.monotonic() + self.settle_max
                 self._last_fdb = time.monotonic()
+                # only what the server sends from now on (answering the refresh) counts as
+                # the forwarding table being known again, not a fanout that came before
+                self._fdb_seen = False
         self._notify()
 
     def refresh_tunnels(self) -> bool:
@@ -215,13 +227,16 @@ class Overlay:
             return not self._fdb_seen or self.state.tunnels_missing()
 
     def status(self) -> dict[str, Any]:
+        """Read without the lock (the overlay thread holds it across OVSDB calls): each
+        table is copied whole first (one C-level copy under the GIL)."""
         state = self.state
+        networks, ofports = dict(state.networks), dict(state.ofports)
         return {"bridge": self.settings.bridge, "error": self.error,
                 "deferred_takeover": self._deferred, "local_ip": self.settings.local_ip,
                 "tunnel_types": list(self.settings.tunnel_types),
                 "l2_population": self.settings.l2_population,
-                "networks": {n: net.segmentation_id for n, net in state.networks.items()},
-                "tunnels": {f"{t}:{ip}": ofport for (t, ip), ofport in state.ofports.items()},
+                "networks": {n: net.segmentation_id for n, net in networks.items()},
+                "tunnels": {f"{t}:{ip}": ofport for (t, ip), ofport in ofports.items()},
                 "flows_installed": self.programmer.installed_count if self.programmer else 0}
 
     # -- the server's side (consumer threads: queue only) ---------------------------------------
@@ -238,8 +253,10 @@ class Overlay:
     def on_tunnel_delete(self, tunnel_ip: str, tunnel_type: str) -> None:
         if not self._known_type(tunnel_type, "tunnel_delete", tunnel_ip):
             return
+        # with l2population too (as neutron's agent): the server sends only this when a host's
+        # endpoint IP changed, and the old IP may be given to another machine
         self._queue(self._locked(lambda: self._apply(
-            self.state.remove_static(tunnel_type, tunnel_ip),
+            self.state.remove_endpoint(tunnel_type, tunnel_ip),
             f"tunnel_delete {tunnel_type} {tunnel_ip}")))
 
     def on_fdb_add(self, networks: list[FdbNetwork]) -> None:
@@ -292,8 +309,14 @@ class Overlay:
         state = self.state
         missing = sorted(e for e in changes.endpoints
                          if e not in state.ofports and state.endpoint_wanted(e))
-        if missing:
-            for endpoint, port in self.tunnels.create(missing).items():
+        try:
+            made = self.tunnels.create(missing)
+        except Exception as exc:  # noqa: BLE001 - the flows still go in; rewired from memory
+            LOG.exception("making tunnel ports to %s failed", [e[1] for e in missing])
+            self.error = f"making tunnel ports failed: {exc}"
+            made = {}
+        if made:
+            for endpoint, port in made.items():
                 self.port_names[endpoint] = port.name
                 if port.ofport:
                     owners |= self.state.set_ofport(endpoint, port.ofport).owners
@@ -332,6 +355,9 @@ class Overlay:
 
     def _take_over(self, reason: str) -> None:
         assert self.programmer is not None
+        # whatever was learned before (another run's networks, which may have had the VLANs
+        # ours have now) goes in the same bundle; it is learned again from the traffic
+        self.programmer.purge(tunnel.learned_of(None))
         hand_over = controller_hand_over(self.ovsdb, self.settings.bridge)
         report = self.programmer.reconcile(reason, flush=hand_over is not None, sweep=True,
                                            before_commit=hand_over)
@@ -412,7 +438,7 @@ class Overlay:
             now = time.monotonic()
             if now >= next_retry:
                 if self.error:
-                    self._wire("retrying", first=self.programmer is None)
+                    self._wire("retrying", first=not self._first_done)
                 if len(self._synced_types) < len(self.settings.tunnel_types):
                     self._sync_tunnels()
                 next_retry = now + self.retry_interval

@@ -180,6 +180,21 @@ class OverlayState:
         changes |= self.add_fdb(FdbEntry(network_id, remote_ip, mac, ip) for mac, ip in after)
         return changes
 
+    def remove_endpoint(self, network_type: str, remote_ip: str) -> Changes:
+        """An endpoint is gone (``tunnel_delete``): its static entry and, on every network of
+        its type, its l2population entries."""
+        changes = self.remove_static(network_type, remote_ip)
+        for network_id, network in self.networks.items():
+            remote = self.fdb.get(network_id, {}).get(remote_ip)
+            if remote is None or network.network_type != network_type:
+                continue
+            entries = [FdbEntry(network_id, remote_ip)] if remote.flood else []
+            entries += [FdbEntry(network_id, remote_ip, mac, ip or None)
+                        for mac, ip in sorted(remote.ports)]
+            changes |= self.remove_fdb(entries)
+        changes.endpoints.add((network_type, remote_ip))
+        return changes
+
     def set_static(self, network_type: str, remote_ips: Iterable[str]) -> Changes:
         """All endpoints of a type (tunnel_sync's answer), without l2population."""
         wanted = {(network_type, ip) for ip in remote_ips if ip != self.local_ip}

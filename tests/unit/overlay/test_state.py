@@ -130,3 +130,16 @@ def test_a_network_leaving_takes_its_entries_and_every_owner_is_recomputable():
                               arp_owner("net0", "10.0.0.5")}
     assert all(state.flows_of(o) is None for o in changes.owners)
     assert state.wanted_endpoints() == {("vxlan", REMOTE)}
+
+
+def test_a_deleted_endpoint_takes_its_l2population_entries_along():
+    state = l2pop_state(2)
+    state.set_ofport(("vxlan", REMOTE), 9)
+    state.add_fdb([FdbEntry("net0", REMOTE), FdbEntry("net0", REMOTE, MAC, "10.0.0.5"),
+                   FdbEntry("net1", REMOTE), FdbEntry("net1", OTHER)])
+    changes = state.remove_endpoint("vxlan", REMOTE)
+    assert changes.owners >= {network_owner("net0"), network_owner("net1"),
+                              mac_owner("net0", MAC), arp_owner("net0", "10.0.0.5")}
+    assert ("vxlan", REMOTE) in changes.endpoints
+    assert not state.endpoint_wanted(("vxlan", REMOTE))
+    assert state.wanted_endpoints() == {("vxlan", OTHER)}
