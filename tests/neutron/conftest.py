@@ -53,8 +53,8 @@ OVERLAY_TUNNEL_TYPES = ("vxlan", "geneve")
 OVERLAY_CONF = """
 [agent]
 tunnel_types = {tunnel_types}
-l2_population = true
-arp_responder = true
+l2_population = {l2_population}
+arp_responder = {arp_responder}
 
 [ovs]
 local_ip = {local_ip}
@@ -269,8 +269,9 @@ def overlay_rig(neutron_server: NeutronServer,
         for index, sandbox in enumerate(sandboxes):
             directory = base / f"host{index + 1}"
             directory.mkdir()
-            extra = OVERLAY_CONF.format(tunnel_types=", ".join(OVERLAY_TUNNEL_TYPES),
-                                        local_ip=underlay.local_ip(index))
+            extra = OVERLAY_CONF.format(
+                l2_population="true", arp_responder="true",
+                tunnel_types=", ".join(OVERLAY_TUNNEL_TYPES), local_ip=underlay.local_ip(index))
             hosts.append(NeutronAgent(sandbox, neutron_server, directory, f"compute{index + 1}",
                                       {"report_interval": 1, "extra": extra}))
         for host in hosts:

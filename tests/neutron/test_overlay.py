@@ -88,6 +88,7 @@ class Tenant:
         return ports, vms
 
     def clean_up(self) -> None:
+        """VMs, ports and networks go; then :meth:`settled` waits for the hosts to follow."""
         for agent, vm in reversed(self.vms):
             vm.destroy()
             agent.vms.remove(vm)
@@ -95,7 +96,10 @@ class Tenant:
             for port in self.api.get(f"/v2.0/ports?network_id={net['id']}")["ports"]:
                 self.api.delete_port(port["id"])
             self.api.delete(f"/v2.0/networks/{net['id']}")
-        # the next test starts from hosts without tunnels (l2population removes them)
+        self.settled()
+
+    def settled(self) -> None:
+        """The next test starts from hosts without tunnels (l2population removes them)."""
         try:
             wait_for(lambda: not any(tunnel_ports(h) for h in self.rig.hosts), 15,
                      what="the tunnel ports gone")

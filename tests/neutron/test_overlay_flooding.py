@@ -40,7 +40,7 @@ from dpagent.rpc import topics
 from dpagent.rpc import transport as rpc_transport
 from flows.cookies import LEARNED_COOKIE
 from tests.conftest import _require
-from tests.neutron.conftest import NeutronAgent, OverlayRig, _stop_hosts
+from tests.neutron.conftest import OVERLAY_CONF, NeutronAgent, OverlayRig, _stop_hosts
 from tests.neutron.polling import (
     Pinger,
     agent_records,
@@ -65,17 +65,6 @@ from tests.neutron.test_overlay import (
 )
 
 TUNNEL_TYPES = ("vxlan", "geneve")
-# as tests/neutron/conftest.py's OVERLAY_CONF, without l2population (and so without the ARP
-# responder, which neutron enables only with it)
-FLOODING_CONF = """
-[agent]
-tunnel_types = {tunnel_types}
-l2_population = false
-arp_responder = false
-
-[ovs]
-local_ip = {local_ip}
-"""
 PROBE_IP, PROBE_NEW_IP = "192.0.2.9", "192.0.2.10"  # on the underlay's subnet, nobody there
 TUN_TABLE = {"vxlan": 4, "geneve": 6}
 
@@ -117,8 +106,9 @@ def flooding_rig(neutron_server: NeutronServer,
         for index, sandbox in enumerate(sandboxes):
             directory = base / f"host{index + 1}"
             directory.mkdir()
-            extra = FLOODING_CONF.format(tunnel_types=", ".join(TUNNEL_TYPES),
-                                         local_ip=underlay.local_ip(index))
+            extra = OVERLAY_CONF.format(
+                l2_population="false", arp_responder="false",
+                tunnel_types=", ".join(TUNNEL_TYPES), local_ip=underlay.local_ip(index))
             if index == 1:
                 rig.before_peer = {0: tunnel_ports(hosts[0])}
                 host2_started = time.monotonic()
@@ -215,14 +205,7 @@ class FloodingTenant(Tenant):
     """``test_overlay``'s Tenant; without l2population the tunnel ports stay when the
     networks go (they are the server's endpoints, not the networks')."""
 
-    def clean_up(self) -> None:
-        for agent, vm in reversed(self.vms):
-            vm.destroy()
-            agent.vms.remove(vm)
-        for net in self.networks:
-            for port in self.api.get(f"/v2.0/ports?network_id={net['id']}")["ports"]:
-                self.api.delete_port(port["id"])
-            self.api.delete(f"/v2.0/networks/{net['id']}")
+    def settled(self) -> None:
         wait_for(lambda: not any(overlay_status(h).get("networks") for h in self.rig.hosts),
                  15, what="the networks gone from both overlays")
 
