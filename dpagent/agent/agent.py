@@ -197,6 +197,10 @@ class Agent:
         self.control_plane_problem: str | None = None
         """Why the last batch failed at the control plane; None once one succeeds."""
         self._thread: threading.Thread | None = None
+        self.on_port_states: Callable[[dict[str, str]], None] | None = None
+        """Told, after each batch, the ports whose state changed (``gone``: no such VIF any
+        more): how the trunk side learns that a trunk's ports are wired."""
+        self._published: dict[str, str] = {}
 
     # -- inputs (any thread) --------------------------------------------------------------------
 
@@ -366,6 +370,7 @@ class Agent:
                 else:  # nothing to repair from yet: only ask
                     self.dataplane.programmer.probe()
             self._process(work)
+            self._publish_states()
             self._switch_ok()
             self._backoff.succeeded()
             self._switch_backoff.succeeded()
@@ -374,25 +379,43 @@ class Agent:
             self._switch_failed(exc)
             self._switch_backoff.grow()
             self._requeue(work)
+            self._publish_states()
             self._queue.pause(self._switch_backoff.remaining(started))
         except ControlPlaneUnavailable as exc:
             wait = self._backoff.no_answer()
             LOG.warning("control plane unavailable (%s); retrying in %.1f s", exc, wait)
             self.control_plane_problem = f"no answer: {exc}"
             self._requeue(work)
+            self._publish_states()
             self._queue.pause(self._backoff.remaining(started))
         except ControlPlaneError as exc:  # it answered, with an error: one line, no trace
             wait = self._backoff.error()
             LOG.warning("the control plane failed (%s); retrying in %.1f s", exc, wait)
             self.control_plane_problem = f"it failed: {exc}"
             self._requeue(work)
+            self._publish_states()
             self._queue.pause(self._backoff.remaining(started))
         except Exception:  # noqa: BLE001 - the worker must survive anything
             LOG.exception("processing failed; retrying")
             self._backoff.error()
             self._requeue(work)
+            self._publish_states()
             self._queue.pause(self._backoff.remaining(started))
         return True
+
+    def _publish_states(self) -> None:
+        if self.on_port_states is None:
+            return
+        now = {p: r.state for p, r in self.ports.copy().items()}  # plugs add from other threads
+        changed = {p: s for p, s in now.items() if self._published.get(p) != s}
+        changed.update((p, "gone") for p in self._published.keys() - now.keys())
+        if not changed:
+            return
+        self._published = now
+        try:
+            self.on_port_states(changed)
+        except Exception:  # noqa: BLE001 - a listener never stops the worker
+            LOG.exception("port state listener failed")
 
     def _requeue(self, work: _Work) -> None:
         def merge(current: _Work) -> None:

@@ -74,6 +74,27 @@ class _InterfaceEvent(event.RowEvent):  # type: ignore[misc]  # ovsdbapp ships n
         self.owner.deliver_vif(event_name, vif)
 
 
+class _BridgeEvent(event.RowEvent):  # type: ignore[misc]
+    """Bridge rows whose name starts with a prefix: created, deleted, or their ports changed
+    (a port added or removed) -- how trunk bridges and the VM ports on them are seen."""
+
+    def __init__(self, prefix: str, callback: Callable[[str], None]) -> None:
+        super().__init__((self.ROW_CREATE, self.ROW_UPDATE, self.ROW_DELETE), "Bridge", None)
+        self.prefix = prefix
+        self.callback = callback
+
+    def match_fn(self, event_name: str, row: Any, old: Any) -> bool:
+        if not str(getattr(row, "name", "")).startswith(self.prefix):
+            return False
+        return event_name != self.ROW_UPDATE or (old is not None and hasattr(old, "ports"))
+
+    def run(self, event_name: str, row: Any, old: Any) -> None:
+        try:
+            self.callback(str(row.name))
+        except Exception:  # noqa: BLE001 - never break the OVSDB thread
+            LOG.exception("bridge event handler failed for %s", row.name)
+
+
 def _previous_vif(row: Any, old: Any) -> Vif | None:
     """The VIF the interface was before an update that changed its external_ids, if any
     (``old`` holds only the columns that changed)."""
@@ -143,6 +164,11 @@ class Ovsdb:
         """Deliver VIF events (only of interfaces on ``bridge``, if given) and reconnects."""
         self._on_vif, self._on_reconnect = on_vif, on_reconnect
         self._bridge = bridge
+
+    def watch_bridges(self, prefix: str, on_change: Callable[[str], None]) -> None:
+        """Call ``on_change(name)`` (from the OVSDB thread) when a bridge named ``prefix...``
+        is created or deleted, or a port is added to or removed from it."""
+        self._connection.idl.notify_handler.watch_event(_BridgeEvent(prefix, on_change))
 
     def on_watched_bridge(self, interface_uuid: Any) -> bool:
         """Whether the interface belongs to the watched bridge. An interface on no bridge yet

@@ -73,6 +73,14 @@ OVS_OPTS = [
         default="patch-int",
         help="Patch port on the tunnel bridge towards the integration bridge.",
     ),
+    cfg.FloatOpt(
+        "trunk_parent_timeout",
+        default=60.0,
+        min=1.0,
+        help="Seconds a trunk bridge (tbr-...) may stay without a VM port on it before the "
+        "agent removes it and its patch ports, as neutron's OVS trunk driver does (os-vif "
+        "creates the bridge just before it plugs the VM's port, and removes both).",
+    ),
     cfg.StrOpt(
         "of_interface",
         default="native",

@@ -35,7 +35,12 @@ from dpagent.bridge.transport import FlowTransport
 from dpagent.daemon import systemd
 from dpagent.daemon.launcher import CONFIG_ERROR
 from dpagent.daemon.status import StatusServer
-from dpagent.daemon.wiring import AgentNotificationHandler, RpcControlPlane, RpcSriovControlPlane
+from dpagent.daemon.wiring import (
+    AgentNotificationHandler,
+    RpcControlPlane,
+    RpcSriovControlPlane,
+    RpcTrunkControl,
+)
 from dpagent.overlay.config import options_from_conf, overlay_settings
 from dpagent.overlay.manager import Overlay
 from dpagent.physnet import PhysicalNetworks
@@ -48,6 +53,9 @@ from dpagent.rpc.plugin_api import PluginApi
 from dpagent.rpc.state_report import StateReporter, sriov_agent_configurations
 from dpagent.rpc.transport import make_transport
 from dpagent.rpc.trunks import TrunkApi
+from dpagent.trunk.manager import TrunkBridges
+from dpagent.trunk.naming import TRUNK_BRIDGE_PREFIX
+from dpagent.trunk.switch import TrunkSwitch
 from sriov import NetlinkLinkOps, SriovConfigError, SriovSettings
 
 LOG = logging.getLogger(__name__)
@@ -95,6 +103,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.agent: Agent | None = None
         self.sriov: SriovPorts | None = None  # the SR-IOV side, when configured
         self.overlay: Overlay | None = None  # br-tun, when [agent] tunnel_types is set
+        self.trunks: TrunkBridges | None = None  # trunk bridges (VLAN-aware VMs)
         self.started_at = time.time()
         self._last_problem: str | None = None
         self.exit_status = 0
@@ -158,6 +167,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if conf.agent.drop_flows_on_start:
             self.agent.flush_on_first_sync = True
         self.ovsdb.watch(self.agent.vif_event, self._ovsdb_reconnected, bridge)
+        trunks = self.trunks = self._build_trunks()
         if conf.sriov.physical_device_mappings:
             self._build_sriov()
         self.consumers = NotificationConsumers(
@@ -172,6 +182,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                                                 on_resync=self._resync,
                                                 health=self._health)
         self.agent.start()
+        self.trunk_consumers.start()
+        trunks.start()  # its first job pulls the trunks of the bridges there
         if self.sriov is not None:
             self.sriov.start()
             self.sriov_vfs.watch(self.sriov.inventory_changed)
@@ -200,13 +212,16 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                 if part == "consumers":
                     NotificationConsumers.stop_together(
                         [self.consumers, getattr(self, "sriov_consumers", None),
-                         getattr(self, "overlay_consumers", None)])
+                         getattr(self, "overlay_consumers", None),
+                         getattr(self, "trunk_consumers", None)])
                 else:
                     getattr(self, part).stop()
             except Exception:  # noqa: BLE001 - stop everything we can
                 LOG.exception("stopping %s failed", part)
         if self.agent is not None:
             self.agent.stop()
+        if self.trunks is not None:
+            self.trunks.stop()
         for part in ("overlay", "physnets", "ovsdb", "status_server"):
             if getattr(self, part, None) is None:  # a start that failed before it
                 continue
@@ -259,9 +274,26 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         overlay.setup()
         return overlay
 
+    def _build_trunks(self) -> TrunkBridges:
+        """Trunk bridges (VLAN-aware VMs on OVS ports): seen by OVSDB events, told of
+        subports by pushes, told by the agent core when their ports are wired."""
+        conf = self.conf
+        assert self.agent is not None
+        trunk_api = TrunkApi(self.transport, conf.agent.host, timeout=conf.rpc_response_timeout)
+        trunks = TrunkBridges(TrunkSwitch(self.ovsdb.api, conf.ovs.integration_bridge),
+                              RpcTrunkControl(trunk_api),
+                              parent_timeout=conf.ovs.trunk_parent_timeout)
+        self.agent.on_port_states = trunks.port_states
+        self.ovsdb.watch_bridges(TRUNK_BRIDGE_PREFIX, trunks.bridge_changed)
+        self.trunk_consumers = NotificationConsumers(self.transport, conf.agent.host,
+                                                     trunks, catalog=TRUNK_PUSHES)
+        return trunks
+
     def _resync(self, reason: str) -> None:
         if self.agent is not None:
             self.agent.resync(reason)
+        if self.trunks is not None:
+            self.trunks.resync(reason)
         if self.overlay is not None:
             self.overlay.resync()
 
@@ -295,6 +327,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.physnets.rewire("reconnected to OVSDB")
         if self.agent is not None:
             self.agent.resync("reconnected to OVSDB")
+        if self.trunks is not None:
+            self.trunks.resync("reconnected to OVSDB")
 
     def _first_sync(self) -> None:
         systemd.notify("READY=1\nSTATUS=synchronised")
@@ -338,6 +372,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             snapshot["physical_networks"] = self.physnets.status()
         if self.overlay is not None:
             snapshot["overlay"] = self.overlay.status()
+        if self.trunks is not None:
+            snapshot["trunks"] = self.trunks.status()
         if self.sriov is not None:
             snapshot["sriov"] = {**self.sriov.status(),
                                  "device_mappings": self.sriov_vfs.device_mappings(),

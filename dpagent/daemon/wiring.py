@@ -55,29 +55,37 @@ class RpcControlPlane:
                         result.failed_devices_up, result.failed_devices_down)
 
 
-class RpcSriovControlPlane(RpcControlPlane):
-    """The SR-IOV side's :class:`~dpagent.agent.sriov_ports.SriovControlPlane`: the OVS side's
-    device calls plus direct ports and neutron's trunk RPC."""
+class RpcTrunkControl:
+    """neutron's trunk RPC for both trunk drivers: the OVS side's
+    :class:`~dpagent.trunk.manager.TrunkControl` and the SR-IOV side's trunk calls."""
 
-    def __init__(self, api: PluginApi, trunks: TrunkApi) -> None:
-        super().__init__(api)
+    def __init__(self, trunks: TrunkApi) -> None:
         self.trunks = trunks
-
-    def direct_ports(self) -> list[dict[str, Any]]:
-        with _retry_later():
-            return self.api.get_ports_by_vnic_type_and_host("direct")
 
     def trunk_of(self, port_id: str) -> Trunk | None:
         with _retry_later():
             return self.trunks.trunk_of(port_id)
 
-    def update_subport_bindings(self, subports: list[SubPort]) -> None:
+    def update_subport_bindings(self, subports: list[SubPort]) -> dict[str, Any]:
         with _retry_later():
-            self.trunks.update_subport_bindings(subports)
+            return self.trunks.update_subport_bindings(subports)
 
     def update_trunk_status(self, trunk_id: str, status: str) -> None:
         with _retry_later():
             self.trunks.update_trunk_status(trunk_id, status)
+
+
+class RpcSriovControlPlane(RpcControlPlane, RpcTrunkControl):
+    """The SR-IOV side's :class:`~dpagent.agent.sriov_ports.SriovControlPlane`: the OVS side's
+    device calls plus direct ports and neutron's trunk RPC."""
+
+    def __init__(self, api: PluginApi, trunks: TrunkApi) -> None:
+        RpcControlPlane.__init__(self, api)
+        RpcTrunkControl.__init__(self, trunks)
+
+    def direct_ports(self) -> list[dict[str, Any]]:
+        with _retry_later():
+            return self.api.get_ports_by_vnic_type_and_host("direct")
 
 
 class AgentNotificationHandler:
