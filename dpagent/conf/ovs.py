@@ -73,6 +73,12 @@ OVS_OPTS = [
         default="patch-int",
         help="Patch port on the tunnel bridge towards the integration bridge.",
     ),
+    cfg.BoolOpt(
+        "trunk_enabled",
+        default=True,
+        help="Wire trunk bridges (tbr-...: VLAN-aware VMs on OVS ports, neutron's trunk "
+        "service) to the integration bridge, as neutron's agent does with the same option.",
+    ),
     cfg.FloatOpt(
         "trunk_parent_timeout",
         default=60.0,

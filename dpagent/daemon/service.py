@@ -167,7 +167,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if conf.agent.drop_flows_on_start:
             self.agent.flush_on_first_sync = True
         self.ovsdb.watch(self.agent.vif_event, self._ovsdb_reconnected, bridge)
-        trunks = self.trunks = self._build_trunks()
+        trunks = self.trunks = self._build_trunks() if conf.ovs.trunk_enabled else None
         if conf.sriov.physical_device_mappings:
             self._build_sriov()
         self.consumers = NotificationConsumers(
@@ -182,8 +182,9 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                                                 on_resync=self._resync,
                                                 health=self._health)
         self.agent.start()
-        self.trunk_consumers.start()
-        trunks.start()  # its first job pulls the trunks of the bridges there
+        if trunks is not None:
+            self.trunk_consumers.start()
+            trunks.start()  # its first job pulls the trunks of the bridges there
         if self.sriov is not None:
             self.sriov.start()
             self.sriov_vfs.watch(self.sriov.inventory_changed)

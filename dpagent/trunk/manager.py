@@ -316,8 +316,10 @@ class TrunkBridges:
                 if sub.port_id in bound:
                     record.macs[sub.port_id] = str(bound[sub.port_id].get("mac_address") or "")
                 else:
-                    refused[sub.port_id] = (f"subport {sub.port_id} of trunk {trunk.id}: the "
-                                            "server did not bind it to this host")
+                    refused[sub.port_id] = (
+                        f"subport {sub.port_id} of trunk {trunk.id}: the server could not "
+                        "bind it to this host (a network this host cannot carry? see the "
+                        "server's log)")
         carried = [s for s in accepted if s.port_id not in refused]
         pairs = [PatchPair.parent(record.parent_id, record.parent_mac)] + [
             PatchPair.subport(s.port_id, s.segmentation_id, record.macs.get(s.port_id, ""))

@@ -54,15 +54,10 @@ def first_ip(port) -> str:
     return port["fixed_ips"][0]["ip_address"]
 
 
-@pytest.fixture
-def trunk_rig(neutron_api, neutron_agent, vlan_network):
-    """One host: a trunk (parent on A, subports on B at VLAN 10 and C at VLAN 20) plugged
-    as a VM, and one peer VM on each network."""
-    api = neutron_api
-    agent = neutron_agent("trunk")
-    wait_agent_alive(api, agent.host)
-    nets = {n: vlan_network(cidr) for n, cidr in
-            (("a", "10.51.0.0/24"), ("b", "10.52.0.0/24"), ("c", "10.53.0.0/24"))}
+def build_trunk(api, agent, vlan_network, cidrs=("10.51", "10.52", "10.53")):
+    """A trunk (parent on A, subports on B at VLAN 10 and C at VLAN 20) plugged as a VM on
+    ``agent``'s host, and one peer VM on each network; a dict of it all."""
+    nets = {n: vlan_network(f"{prefix}.0.0/24") for n, prefix in zip("abc", cidrs, strict=True)}
     ping = group(api, "ping", ICMP_IN, EGRESS_ALL)
     db_only = group(api, "db-only", DB_IN, EGRESS_ALL)
     parent = api.create_port(nets["a"]["id"], security_groups=[ping["id"]])
@@ -80,16 +75,31 @@ def trunk_rig(neutron_api, neutron_agent, vlan_network):
         (port,), (vm,) = plugged(api, agent, nets[name], [[ping]], [f"peer{name}"])
         peers[name], peer_vms[name] = port, vm
     tvm = TrunkVM(agent.sandbox, trunk["id"], parent["id"], parent["mac_address"])
+    agent.vms.append(tvm)  # destroyed with the agent's VMs (it has the same destroy())
     vms = {"a": tvm.interface(None, parent["mac_address"], [f"{first_ip(parent)}/24"]),
            "b": tvm.interface(10, sub_b["mac_address"], [f"{first_ip(sub_b)}/24"]),
            "c": tvm.interface(20, sub_c["mac_address"], [f"{first_ip(sub_c)}/24"])}
-    rig = {"api": api, "agent": agent, "nets": nets, "trunk": trunk, "tvm": tvm,
-           "ports": {"a": parent, "b": sub_b, "c": sub_c}, "vms": vms, "peers": peers,
-           "peer_vms": peer_vms, "groups": {"ping": ping, "db_only": db_only}}
+    return {"api": api, "agent": agent, "nets": nets, "trunk": trunk, "tvm": tvm,
+            "ports": {"a": parent, "b": sub_b, "c": sub_c}, "vms": vms, "peers": peers,
+            "peer_vms": peer_vms, "groups": {"ping": ping, "db_only": db_only}}
+
+
+def drop_trunk(rig) -> None:
+    """Unplug the VM, unbind the parent (a bound parent's trunk is in use), delete the trunk."""
+    api = rig["api"]
+    rig["tvm"].destroy()
+    api.update_port(rig["ports"]["a"]["id"], **{"binding:host_id": ""})
+    api.delete(f"/v2.0/trunks/{rig['trunk']['id']}")
+
+
+@pytest.fixture
+def trunk_rig(neutron_api, neutron_agent, vlan_network):
+    """One dpagent host with :func:`build_trunk`'s trunk, VM and peers."""
+    agent = neutron_agent("trunk")
+    wait_agent_alive(neutron_api, agent.host)
+    rig = build_trunk(neutron_api, agent, vlan_network)
     yield rig
-    tvm.destroy()
-    api.update_port(parent["id"], **{"binding:host_id": ""})  # a bound parent's trunk is in use
-    api.delete(f"/v2.0/trunks/{trunk['id']}")
+    drop_trunk(rig)
 
 
 def test_a_trunk_carries_each_network_on_its_vlan_with_its_own_groups(trunk_rig):
@@ -237,3 +247,34 @@ def test_the_vm_going_removes_its_pairs_and_the_server_sets_the_trunk_down(trunk
              what="subport B reported DOWN")
     api.update_port(ports["a"]["id"], **{"binding:host_id": ""})  # Nova unbinds the parent
     wait_trunk(api, trunk["id"], "DOWN", timeout=10)
+
+
+def test_a_subport_on_a_network_the_host_cannot_carry_degrades_the_trunk_alone(trunk_rig):
+    api, agent, trunk = trunk_rig["api"], trunk_rig["agent"], trunk_rig["trunk"]
+    vms, peers = trunk_rig["vms"], trunk_rig["peer_vms"]
+    wait_trunk(api, trunk["id"], "ACTIVE", timeout=30)
+    wait_ping(vms["b"], peers["b"].ip4)
+    # a flat network on a physnet this host has no bridge for: the server cannot bind it here
+    net = api.create_network("unmapped", "flat", "physnet9")
+    try:
+        api.create_subnet(net["id"], "10.59.0.0/24")
+        bad = subport(api, net["id"], [trunk_rig["groups"]["ping"]])
+        keep_b = Pinger(vms["b"], peers["b"].ip4, count=10_000, interval=0.05)
+        try:
+            api.put(f"/v2.0/trunks/{trunk['id']}/add_subports", {"sub_ports": [
+                {"port_id": bad["id"], "segmentation_type": "vlan", "segmentation_id": 50}]})
+            took = wait_trunk(api, trunk["id"], "DEGRADED", timeout=10)
+            print(f"\nunbindable subport: trunk DEGRADED after {took:.2f} s")
+            assert f"spi-{bad['id']}"[:15] not in ports_of(agent, agent.bridge)
+            log = agent.log_tail(50000)
+            assert any(trunk["id"] in line and bad["id"] in line and "ERROR" in line
+                       for line in log.splitlines()), log[-3000:]
+            api.put(f"/v2.0/trunks/{trunk['id']}/remove_subports",
+                    {"sub_ports": [{"port_id": bad["id"]}]})
+            wait_trunk(api, trunk["id"], "ACTIVE", timeout=10)
+        finally:
+            lost, sent = keep_b.stop()
+        assert lost == 0, (lost, sent)
+        api.delete_port(bad["id"])
+    finally:
+        api.delete(f"/v2.0/networks/{net['id']}")
