@@ -70,6 +70,7 @@ class _InterfaceEvent(event.RowEvent):  # type: ignore[misc]  # ovsdbapp ships n
         if event_name != self.ROW_DELETE and not self.owner.on_watched_bridge(row.uuid):
             LOG.debug("interface %s (iface-id %s) is on another bridge: not a VIF of ours",
                       vif.name, vif.iface_id)
+            self.owner.deliver_elsewhere(vif)
             return
         self.owner.deliver_vif(event_name, vif)
 
@@ -148,6 +149,7 @@ class Ovsdb:
 
     def __init__(self, connection_string: str, timeout: int) -> None:
         self._on_vif: Callable[[str, Vif], None] | None = None
+        self._on_elsewhere: list[Callable[[Vif], None]] = []
         self._on_reconnect: Callable[[], None] | None = None
         self._bridge: str | None = None
         idl = _WatchingIdl.from_server(connection_string, "Open_vSwitch",
@@ -165,10 +167,22 @@ class Ovsdb:
         self._on_vif, self._on_reconnect = on_vif, on_reconnect
         self._bridge = bridge
 
-    def watch_bridges(self, prefix: str, on_change: Callable[[str], None]) -> None:
+    def watch_bridges(self, prefix: str, on_change: Callable[[str], None],
+                      on_vif_elsewhere: Callable[[Vif], None] | None = None) -> None:
         """Call ``on_change(name)`` (from the OVSDB thread) when a bridge named ``prefix...``
-        is created or deleted, or a port is added to or removed from it."""
+        is created or deleted, or a port is added to or removed from it; and
+        ``on_vif_elsewhere(vif)`` when an interface on a bridge other than the watched one
+        gets (or changes) its iface-id -- a VM port whose ids came after the port itself."""
         self._connection.idl.notify_handler.watch_event(_BridgeEvent(prefix, on_change))
+        if on_vif_elsewhere is not None:
+            self._on_elsewhere.append(on_vif_elsewhere)
+
+    def deliver_elsewhere(self, vif: Vif) -> None:
+        for callback in self._on_elsewhere:
+            try:
+                callback(vif)
+            except Exception:  # noqa: BLE001 - never break the OVSDB thread
+                LOG.exception("handler of a VIF on another bridge failed for %s", vif)
 
     def on_watched_bridge(self, interface_uuid: Any) -> bool:
         """Whether the interface belongs to the watched bridge. An interface on no bridge yet

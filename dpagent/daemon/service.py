@@ -285,7 +285,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                               RpcTrunkControl(trunk_api),
                               parent_timeout=conf.ovs.trunk_parent_timeout)
         self.agent.on_port_states = trunks.port_states
-        self.ovsdb.watch_bridges(TRUNK_BRIDGE_PREFIX, trunks.bridge_changed)
+        self.ovsdb.watch_bridges(TRUNK_BRIDGE_PREFIX, trunks.bridge_changed,
+                                 trunks.vif_elsewhere)
         self.trunk_consumers = NotificationConsumers(self.transport, conf.agent.host,
                                                      trunks, catalog=TRUNK_PUSHES)
         return trunks

@@ -85,9 +85,11 @@ class _Work:
     pushes: list[tuple[str, list[SubPort]]] = field(default_factory=list)
     states: dict[str, str] = field(default_factory=dict)
     resync: str | None = None
+    recheck: bool = False
+    """look again at the bridges still without a VM port"""
 
     def __bool__(self) -> bool:
-        return bool(self.bridges or self.pushes or self.states or self.resync)
+        return bool(self.bridges or self.pushes or self.states or self.resync or self.recheck)
 
 
 class TrunkBridges:
@@ -115,6 +117,11 @@ class TrunkBridges:
     def bridge_changed(self, name: str) -> None:
         """OVSDB: a trunk bridge was created or deleted, or its ports changed."""
         self._queue.mark(lambda w: w.bridges.add(name))
+
+    def vif_elsewhere(self, vif: Any) -> None:
+        """OVSDB: an interface off br-int got an iface-id (os-vif may write the VM port's ids
+        after adding it to its trunk bridge, which changes no Bridge row)."""
+        self._queue.mark(lambda w: setattr(w, "recheck", True))
 
     def resync(self, reason: str) -> None:
         self._queue.mark(lambda w: setattr(w, "resync", w.resync or reason))
@@ -166,6 +173,8 @@ class TrunkBridges:
             work.bridges |= set(self.switch.trunk_bridges()) | set(self.records)
             self.records.clear()  # every trunk pulled again, its status told again
         work.bridges |= self._take_pushes(work.pushes)
+        if work.recheck:
+            work.bridges |= set(self._parentless)
         for port_id, state in work.states.items():
             if state == GONE:
                 self._states.pop(port_id, None)

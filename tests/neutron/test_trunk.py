@@ -150,12 +150,18 @@ def test_frames_of_a_vlan_that_is_no_subport_are_dropped(trunk_rig):
     wait_trunk(api, trunk["id"], "ACTIVE", timeout=30)
     wait_ping(trunk_rig["vms"]["b"], peers["b"].ip4)
     # a sub-interface on VLAN 30 with B's subport's own MAC and an address of B's subnet:
-    # no subport is on VLAN 30, so nothing of it may reach B (or anywhere)
+    # no subport is on VLAN 30, so nothing of it may reach B (or anywhere, untagged A too)
     rogue = tvm.interface(30, ports["b"]["mac_address"], ["10.52.0.250/24"], name="rogue")
     assert not rogue.ping(peers["b"].ip4, count=3, timeout=1)
     assert not peers["b"].ping("10.52.0.250", timeout=1)
-    # and the untagged interface cannot reach B's peer by borrowing B's subnet either
     assert not rogue.ping(peers["a"].ip4, timeout=1)
+    # anti-spoofing per subport: VLAN 10 may send only B's subport's own address
+    vm_b = trunk_rig["vms"]["b"]
+    vm_b.exec(["ip", "addr", "add", "10.52.0.251/24", "dev", "eth0"])
+    spoofed = vm_b.exec(["ping", "-n", "-c", "2", "-W", "1", "-I", "10.52.0.251",
+                         peers["b"].ip4])
+    assert spoofed.returncode != 0, spoofed.stdout
+    assert vm_b.ping(peers["b"].ip4)  # its own address still passes
 
 
 def test_subports_added_and_removed_follow_and_the_rest_keeps_passing(trunk_rig,

@@ -63,6 +63,7 @@ class Control:
 class Rig:
     def __init__(self, sandbox: OVSSandbox, ovsdb: Ovsdb, integration: str) -> None:
         self.sandbox, self.ovsdb, self.integration = sandbox, ovsdb, integration
+        ovsdb.watch(lambda event, vif: None, lambda: None, integration)  # as the daemon does
         self.control = Control()
         self.managers: list[TrunkBridges] = []
         self.bridges: list[str] = []
@@ -70,7 +71,8 @@ class Rig:
     def manager(self, parent_timeout: float = 60.0) -> TrunkBridges:
         manager = TrunkBridges(TrunkSwitch(self.ovsdb.api, self.integration), self.control,
                                parent_timeout=parent_timeout)
-        self.ovsdb.watch_bridges(TRUNK_BRIDGE_PREFIX, manager.bridge_changed)
+        self.ovsdb.watch_bridges(TRUNK_BRIDGE_PREFIX, manager.bridge_changed,
+                                 manager.vif_elsewhere)
         manager.start()
         self.managers.append(manager)
         return manager
@@ -271,3 +273,18 @@ def test_a_restart_on_a_right_bridge_changes_nothing(rig):
     second.port_states({p: "wired" for p in [trunk.port_id, *(s.port_id for s in
                                                                 trunk.sub_ports)]})
     wait_for(lambda: rig.control.statuses[-1:] == [(trunk.id, "ACTIVE")], what="ACTIVE")
+
+
+def test_a_vm_port_whose_ids_come_later_is_wired_at_once(rig):
+    trunk = rig.trunk(10)
+    rig.manager()
+    bridge = trunk_bridge_name(trunk.id)
+    rig.bridges.append(bridge)
+    rig.sandbox.vsctl("add-br", bridge, "--", "set", "Bridge", bridge, "datapath_type=netdev")
+    tap = f"tap{trunk.port_id[:11]}"
+    rig.sandbox.vsctl("add-port", bridge, tap, "--", "set", "Interface", tap, "type=internal")
+    time.sleep(0.3)
+    assert not rig.pair_names(bridge)  # no VM port yet: a port without Nova's ids
+    rig.sandbox.vsctl("set", "Interface", tap, f'external_ids:iface-id="{trunk.port_id}"')
+    wait_for(lambda: len(rig.pair_names(bridge)) == 4, 3, what="the pairs, without waiting "
+             "for the parentless timeout")
