@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from dpagent.agent.ovsdb import Ovsdb
 from dpagent.lab import resources
 from dpagent.lab.netns import NetnsVM
 from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
@@ -73,6 +74,14 @@ def ovs_sandbox() -> Iterator[OVSSandbox]:
     _require("a private Open vSwitch", [*OVS_BINARIES, "ethtool", "ping"])
     with OVSSandbox() as sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def ovsdb(ovs_sandbox: OVSSandbox) -> Iterator[Ovsdb]:
+    """dpagent's OVSDB connection (ovsdbapp) to the session's switch."""
+    connection = Ovsdb(ovs_sandbox.db_connection, 10)
+    yield connection
+    connection.stop()
 
 
 @pytest.fixture

@@ -26,13 +26,6 @@ NET = TunnelNetwork("net-a", "vxlan", 5001, 3)
 MAC = "fa:16:3e:00:00:05"
 
 
-@pytest.fixture
-def ovsdb(ovs_sandbox: OVSSandbox) -> Iterator[Ovsdb]:
-    connection = Ovsdb(ovs_sandbox.db_connection, 10)
-    yield connection
-    connection.stop()
-
-
 class Rig:
     def __init__(self, sandbox: OVSSandbox, ovsdb: Ovsdb, integration: str) -> None:
         tag = uuid.uuid4().hex[:5]

@@ -39,13 +39,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
 
 
 @pytest.fixture
-def ovsdb(ovs_sandbox: OVSSandbox) -> Iterator[Ovsdb]:
-    connection = Ovsdb(ovs_sandbox.db_connection, 10)
-    yield connection
-    connection.stop()
-
-
-@pytest.fixture
 def phys_bridges(ovs_sandbox: OVSSandbox) -> Iterator[Callable[[str], str]]:
     """Factory: ``phys_bridges("br-phys1")`` adds a netdev bridge; all are deleted afterwards."""
     made: list[str] = []

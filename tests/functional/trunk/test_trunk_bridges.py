@@ -108,13 +108,6 @@ class Rig:
 
 
 @pytest.fixture
-def ovsdb(ovs_sandbox: OVSSandbox) -> Iterator[Ovsdb]:
-    connection = Ovsdb(ovs_sandbox.db_connection, 10)
-    yield connection
-    connection.stop()
-
-
-@pytest.fixture
 def rig(ovs_sandbox: OVSSandbox, ovsdb: Ovsdb, bridge: str) -> Iterator[Rig]:
     made = Rig(ovs_sandbox, ovsdb, bridge)
     yield made
