@@ -139,6 +139,8 @@ class TrunkBridges:
     def on_subports(self, event_type: str, subports: list[SubPort]) -> None:
         """``SubPort`` pushes: ``created`` or ``deleted`` subports of (maybe) our trunks."""
         subs = list(subports)
+        LOG.debug("subport push %s: %s", event_type,
+                  [(s.trunk_id, s.port_id, s.segmentation_id) for s in subs])
         self._queue.mark(lambda w: w.pushes.append((event_type, subs)))
 
     # -- worker ------------------------------------------------------------------------------
@@ -317,6 +319,8 @@ class TrunkBridges:
         new = [s for s in accepted if record.wired.get(s.port_id) != s.segmentation_id]
         if new:
             # bound before their pairs exist: the agent core then finds them bound here
+            LOG.debug("trunk %s: binding subports %s to this host", trunk.id,
+                      [s.port_id for s in new])
             reply = self._ask(self.control.update_subport_bindings, new)
             record.reported = None  # the server set the trunk BUILD
             bound = {p.get("id"): p for p in (reply or {}).get(trunk.id, [])
