@@ -529,8 +529,10 @@ class Agent:
             ids = [p for p in ids if p not in held]
         if not ids:
             return Changed()
-        # Before the call: the server moves them to BUILD even when its reply is lost.
-        self._fetched |= set(ids)
+        # Before the call: the server moves them to BUILD even when its reply is lost (not
+        # a cache-backed control plane, which asks the server nothing for details).
+        if getattr(self.control_plane, "fetch_moves_to_build", True):
+            self._fetched |= set(ids)
         details, failed = self._backoff.ask(self.control_plane.get_devices_details, ids)
         bound: dict[str, dict[str, Any]] = {}
         down: list[str] = []
@@ -605,6 +607,9 @@ class Agent:
     def _forget(self, port_id: str) -> bool:
         """True if the server should hear that the port went down."""
         record = self.ports.pop(port_id, None)
+        forget = getattr(self.control_plane, "forget", None)
+        if forget is not None:  # a cache-backed control plane drops what only it needed
+            forget([port_id])
         known = self.cache.remove_port(port_id)
         self._release_vlan(port_id)
         if record is not None and record.state == "deleted":

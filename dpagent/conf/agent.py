@@ -106,6 +106,19 @@ AGENT_OPTS = [
         help="Unix socket on which the agent answers local status queries (sync state, "
         "last report, port counts) without going through the control plane.",
     ),
+    cfg.StrOpt(
+        "rpc_mode",
+        default="legacy",
+        choices=[("legacy", "ask the server for device details and security-group info at "
+                  "every change (get_devices_details_list_and_failed_devices, "
+                  "security_group_info_for_devices), as neutron's agents before Pike did"),
+                 ("cache", "keep a cache of the server's objects, filled by bulk_pull and "
+                  "kept current by the OVO pushes, as neutron's OVS agent does: no server "
+                  "call per change")],
+        help="Where the agent gets ports and security groups from. 'cache' needs a server "
+        "that pushes versioned objects (neutron-server since Pike; dpagent-controller does "
+        "not yet).",
+    ),
     cfg.IntOpt(
         "device_retries",
         mutable=True,

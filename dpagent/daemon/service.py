@@ -37,6 +37,7 @@ from dpagent.daemon.launcher import CONFIG_ERROR
 from dpagent.daemon.status import StatusServer
 from dpagent.daemon.wiring import (
     AgentNotificationHandler,
+    RpcCacheControlPlane,
     RpcControlPlane,
     RpcSriovControlPlane,
     RpcTrunkControl,
@@ -46,9 +47,10 @@ from dpagent.overlay.manager import Overlay
 from dpagent.physnet import PhysicalNetworks
 from dpagent.physnet.config import PhysnetConfigError
 from dpagent.physnet.segments import recorded_networks
+from dpagent.resources.control_plane import PUSHED, ResourcePushes, ResourcesApi, push_topic
 from dpagent.rpc import topics
 from dpagent.rpc.consumers import NotificationConsumers
-from dpagent.rpc.notifications import TRUNK_PUSHES, overlay_catalog
+from dpagent.rpc.notifications import TRUNK_PUSHES, overlay_catalog, resource_push_catalog
 from dpagent.rpc.plugin_api import PluginApi
 from dpagent.rpc.state_report import StateReporter, sriov_agent_configurations
 from dpagent.rpc.transport import make_transport
@@ -104,6 +106,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.sriov: SriovPorts | None = None  # the SR-IOV side, when configured
         self.overlay: Overlay | None = None  # br-tun, when [agent] tunnel_types is set
         self.trunks: TrunkBridges | None = None  # trunk bridges (VLAN-aware VMs)
+        self.cache_control: RpcCacheControlPlane | None = None  # [agent] rpc_mode = cache
         self.started_at = time.time()
         self._last_problem: str | None = None
         self.exit_status = 0
@@ -161,7 +164,12 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         settings = Settings(integration_bridge=bridge, device_retries=conf.agent.device_retries,
                             audit_interval=conf.agent.audit_interval,
                             rescan_interval=conf.agent.audit_interval)
-        self.agent = Agent(settings, self.ovsdb, RpcControlPlane(self.plugin),
+        control: RpcControlPlane | RpcCacheControlPlane = RpcControlPlane(self.plugin)
+        if conf.agent.rpc_mode == "cache":
+            control = self.cache_control = RpcCacheControlPlane(
+                ResourcesApi(self.transport, timeout=conf.rpc_response_timeout), control,
+                conf.agent.host)
+        self.agent = Agent(settings, self.ovsdb, control,
                            Dataplane(programmer), vlans, on_first_sync=self._first_sync,
                            uplinks=HostUplinks(self.physnets, self.overlay))
         if conf.agent.drop_flows_on_start:
@@ -177,10 +185,17 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             self.overlay_consumers = NotificationConsumers(
                 self.transport, conf.agent.host, self.overlay,
                 catalog=overlay_catalog(self.overlay.settings.l2_population))
+        if self.cache_control is not None:
+            self.resource_consumers = NotificationConsumers(
+                self.transport, conf.agent.host, ResourcePushes(self.cache_control, self.agent),
+                catalog=resource_push_catalog({t: push_topic(t) for t in PUSHED}))
         self.reporter = StateReporter.from_conf(self.transport, conf,
                                                 state_callback=self._state_extras,
                                                 on_resync=self._resync,
                                                 health=self._health)
+        if self.cache_control is not None:
+            # before the first pulls: a change between a pull and the subscription is lost
+            self.resource_consumers.start()
         self.agent.start()
         if trunks is not None:
             self.trunk_consumers.start()
@@ -214,7 +229,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                     NotificationConsumers.stop_together(
                         [self.consumers, getattr(self, "sriov_consumers", None),
                          getattr(self, "overlay_consumers", None),
-                         getattr(self, "trunk_consumers", None)])
+                         getattr(self, "trunk_consumers", None),
+                         getattr(self, "resource_consumers", None)])
                 else:
                     getattr(self, part).stop()
             except Exception:  # noqa: BLE001 - stop everything we can
@@ -292,6 +308,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         return trunks
 
     def _resync(self, reason: str) -> None:
+        if self.cache_control is not None:  # pushes may have been lost meanwhile
+            self.cache_control.resync()
         if self.agent is not None:
             self.agent.resync(reason)
         if self.trunks is not None:
@@ -376,6 +394,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             snapshot["overlay"] = self.overlay.status()
         if self.trunks is not None:
             snapshot["trunks"] = self.trunks.status()
+        if self.cache_control is not None:
+            snapshot["resources"] = self.cache_control.status()
         if self.sriov is not None:
             snapshot["sriov"] = {**self.sriov.status(),
                                  "device_mappings": self.sriov_vfs.device_mappings(),

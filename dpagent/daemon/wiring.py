@@ -10,6 +10,7 @@ from typing import Any
 from dpagent.agent.agent import Agent
 from dpagent.agent.reporting import ControlPlaneUnavailable
 from dpagent.agent.sriov_ports import SriovPorts
+from dpagent.resources.control_plane import CacheControlPlane
 from dpagent.rpc.errors import ServerUnavailable
 from dpagent.rpc.plugin_api import PluginApi
 from dpagent.rpc.trunks import SubPort, Trunk, TrunkApi
@@ -53,6 +54,23 @@ class RpcControlPlane:
         if result.failed_devices_up or result.failed_devices_down:
             LOG.warning("the server could not update ports up %s / down %s",
                         result.failed_devices_up, result.failed_devices_down)
+
+
+class RpcCacheControlPlane(CacheControlPlane):
+    """``rpc_mode = cache``: the cache-backed control plane, a server out of reach being the
+    agent's cue to keep the work and retry (as with :class:`RpcControlPlane`)."""
+
+    fetch_moves_to_build = False
+    """Details come from the cache: the server moves no port to BUILD, so a port already
+    reported up is not reported again."""
+
+    def get_devices_details(self, devices: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+        with _retry_later():
+            return super().get_devices_details(devices)
+
+    def security_group_info(self, devices: list[str]) -> dict[str, Any]:
+        with _retry_later():
+            return super().security_group_info(devices)
 
 
 class RpcTrunkControl:

@@ -26,6 +26,7 @@ from dpagent.rpc.notifications import (
     AgentNotifications,
     NotificationStats,
     OverlayNotifications,
+    ResourcePushNotifications,
     TrunkNotifications,
 )
 from dpagent.rpc.transport import rpc_server, stop_servers
@@ -37,7 +38,8 @@ class NotificationConsumers:
     """Start and stop the consumers of every topic the agent listens to."""
 
     def __init__(self, transport: oslo_messaging.Transport, host: str,
-                 handler: AgentNotifications | TrunkNotifications | OverlayNotifications, *,
+                 handler: AgentNotifications | TrunkNotifications | OverlayNotifications
+                 | ResourcePushNotifications, *,
                  topics: list[str] | None = None,
                  catalog: Mapping[str, tuple[type[Any], bool]] = CONSUMED) -> None:
         """``catalog``: topic -> (endpoint class, fanout); :data:`CONSUMED` for the OVS side,

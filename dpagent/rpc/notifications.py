@@ -104,6 +104,14 @@ class OverlayNotifications(Protocol):
         """Remote ports' fixed IPs changed."""
 
 
+class ResourcePushNotifications(Protocol):
+    """What the resource cache does with OVO pushes (``neutron-vo-<Type>-<version>``)."""
+
+    def on_resource_push(self, resource_type: str, event_type: str,
+                         resource_list: list[Any]) -> None:
+        """Objects of ``resource_type`` were created, updated or deleted (unparsed)."""
+
+
 class TrunkNotifications(Protocol):
     """What the SR-IOV side does with trunk pushes (``neutron-vo-Trunk/SubPort``)."""
 
@@ -234,6 +242,8 @@ def _parse_push(item: Callable[[Any, str], Any]
 
 
 parse_trunk_push = _parse_push(parse_trunk)
+parse_raw_push = _parse_push(lambda item, field: item)
+"""A push whose objects are parsed by its consumer, one by one (a bad one alone refused)."""
 parse_subport_push = _parse_push(parse_subport)
 
 
@@ -352,6 +362,30 @@ class SubPortPushEndpoint(_Endpoint):
     def push(self, ctxt: Any, /, **kwargs: Any) -> None:
         self._handle(ctxt, "push SubPort", kwargs, parse_subport_push,
                      self.handler.on_subports)
+
+
+def resource_push_endpoint(resource_type: str) -> type[_Endpoint]:
+    """The endpoint of ``neutron-vo-<resource_type>-<version>``: ``push`` delivered to
+    ``handler.on_resource_push(resource_type, event_type, resource_list)``."""
+
+    class ResourcePushEndpoint(_Endpoint):
+        target = oslo_messaging.Target(version=topics.RESOURCE_PUSH_VERSION)
+
+        def push(self, ctxt: Any, /, **kwargs: Any) -> None:
+            self._handle(ctxt, f"push {resource_type}", kwargs, parse_raw_push,
+                         lambda event, items: self.handler.on_resource_push(
+                             resource_type, event, items))
+
+    ResourcePushEndpoint.__name__ = ResourcePushEndpoint.__qualname__ = \
+        f"{resource_type}PushEndpoint"
+    return ResourcePushEndpoint
+
+
+def resource_push_catalog(topics_by_type: Mapping[str, str]
+                          ) -> dict[str, tuple[type[_Endpoint], bool]]:
+    """topic -> (endpoint, fanout) for the resource cache's pushes (type -> topic)."""
+    return {topic: (resource_push_endpoint(kind), True) for kind, topic in
+            sorted(topics_by_type.items())}
 
 
 class TunnelUpdateEndpoint(_Endpoint):

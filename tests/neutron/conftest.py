@@ -113,6 +113,9 @@ class NeutronAgent:
         options = dict(self.options)
         extra = f"\n[ovs]\nbridge_mappings = {PHYSNET}:{self.phys_bridge}\n" + options.pop(
             "extra", "")
+        rpc_mode = options.pop("rpc_mode", None) or os.environ.get("DPAGENT_TEST_RPC_MODE")
+        if rpc_mode:  # [agent] rpc_mode: the tier runs in either (the env var: all of it)
+            extra += f"\n[agent]\nrpc_mode = {rpc_mode}\n"
         self.process = start_daemon(self.directory, self.sandbox, self.server.transport_url,
                                     self.host, self.bridge, "threading", extra=extra, **options)
         proc = self.process
@@ -183,7 +186,8 @@ def neutron_agent(tmp_path: Path, ovs_sandbox: OVSSandbox,
     """Factory: ``neutron_agent(name="compute", **options)`` -> a started ``NeutronAgent``.
 
     ``options`` are ``write_config``'s (``report_interval`` defaults to 1, ``rpc_timeout``,
-    ``debug``, ``extra`` config sections); ``sandbox`` another OVS than the session's;
+    ``debug``, ``extra`` config sections) and ``rpc_mode`` (``cache``/``legacy``; default:
+    ``$DPAGENT_TEST_RPC_MODE``, else the agent's); ``sandbox`` another OVS than the session's;
     ``started=False``: bridges made, daemon not started.  Every agent, its VMs and bridges go
     afterwards.
     """
