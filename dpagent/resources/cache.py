@@ -98,6 +98,9 @@ class ResourceCache:
         self.subnets_of: dict[str, set[str]] = defaultdict(set)
         """network -> its subnets' ids"""
         self._tombstones: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._passed_over: OrderedDict[str, int] = OrderedDict()
+        """port -> the revision of a push not kept (no interest then): an older one must not
+        bring the port back; the same one, pulled once the port matters, is kept"""
 
     # -- revisions ---------------------------------------------------------------------------
 
@@ -148,16 +151,22 @@ class ResourceCache:
 
     def _put_port(self, port: PortObject) -> Change:
         old = self.ports.get(port.id)
-        if self._stale("Port", port.id, port.revision, _rev(old)):
+        passed = self._passed_over.get(port.id)
+        if self._stale("Port", port.id, port.revision, _rev(old)) or \
+                (passed is not None and port.revision < passed):
             return Change()
         change = Change()
         if not self.interest.wants_port(port):
             if old is not None:  # it left every group the host cares about
                 self._drop_port(old, change)
-            # remembered as seen: a late push of an older revision (when it was still a
-            # member, say) must not bring it back
-            self._bury("Port", port.id, port.revision)
+            # remembered: a late push of an older revision (when it was still a member,
+            # say) must not bring it back
+            self._passed_over[port.id] = port.revision
+            self._passed_over.move_to_end(port.id)
+            while len(self._passed_over) > TOMBSTONES:
+                self._passed_over.popitem(last=False)
             return change
+        self._passed_over.pop(port.id, None)
         self.ports[port.id] = port
         for sg in (old.security_group_ids if old else frozenset()) - port.security_group_ids:
             self.members[sg].discard(port.id)
@@ -284,7 +293,7 @@ class ResourceCache:
         return {"ports": len(self.ports), "networks": len(self.networks),
                 "subnets": len(self.subnets), "security_groups": len(self.groups),
                 "rules": len(self.rules), "address_groups": len(self.address_groups),
-                "tombstones": len(self._tombstones)}
+                "tombstones": len(self._tombstones) + len(self._passed_over)}
 
 
 def put_all(cache: ResourceCache, objects: Iterable[ResourceObject]) -> Change:

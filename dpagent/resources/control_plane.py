@@ -109,6 +109,7 @@ class CacheControlPlane:
         with self.lock:
             reply = {"devices": [device_details(self.cache, d, self.host) for d in devices],
                      "failed_devices": []}
+        LOG.debug("device details from the cache: %s", reply["devices"])
         checked = check_device_details(reply, devices)
         return checked.devices, sorted(checked.failed)
 
@@ -142,6 +143,8 @@ class CacheControlPlane:
 
     def _pull(self, resource_type: str, **filters: list[str]) -> Change:
         objects = self.resources.bulk_pull(resource_type, **filters)
+        LOG.debug("bulk_pull %s %s: %s", resource_type, filters,
+                  [(o.id, o.revision) for o in objects])
         change = Change()
         with self.lock:
             for obj in objects:
@@ -220,8 +223,10 @@ class ResourcePushes:
             for i, item in enumerate(resource_list):
                 where = f"push {resource_type} {event_type}[{i}]"
                 try:
+                    kind, obj_id, revision = object_id(item, where)
+                    LOG.debug("push %s %s %s revision %s", resource_type, event_type, obj_id,
+                              revision)
                     if event_type == "deleted":
-                        kind, obj_id, revision = object_id(item, where)
                         if kind == "Port" and obj_id in cache.interest.local_ports:
                             deleted_local.append(obj_id)
                         change.merge(cache.delete(kind, obj_id, revision))

@@ -73,6 +73,16 @@ def test_only_what_the_host_uses_is_kept():
     assert not cache.put(group("sg-unused", 1, rule("r9", "sg-unused")))
 
 
+def test_a_push_passed_over_before_the_port_mattered_does_not_hide_the_pulled_port():
+    cache = ResourceCache(interest())
+    mine = frozenset({DB})
+    assert not cache.put(port("new", 3, sgs=mine))  # pushed before the agent asked for it
+    assert not cache.put(port("new", 2, sgs=mine))
+    cache.interest.local_ports.add("new")
+    assert not cache.put(port("new", 2, sgs=mine))  # still older than what was seen
+    assert cache.put(port("new", 3, sgs=mine)).ports == {"new"}  # pulled: the same revision
+
+
 def test_a_member_update_that_changes_nothing_of_its_membership_is_no_member_change():
     cache = ResourceCache(interest())
     cache.put(port("member", 1, host="compute2"))
