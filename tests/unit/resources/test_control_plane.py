@@ -153,3 +153,25 @@ def test_forgetting_the_last_port_drops_what_only_it_needed():
     assert control.cache.sizes()["ports"] == 2
     control.forget(["local"])
     assert control.cache.sizes()["ports"] == 0 and not control.cache.groups
+
+
+def test_the_push_endpoints_deliver_each_type_to_the_cache_and_refuse_a_bad_cast():
+    from dpagent.resources.control_plane import PUSHED, push_topic
+    from dpagent.rpc.notifications import resource_push_catalog
+
+    catalog = resource_push_catalog({t: push_topic(t) for t in PUSHED})
+    assert set(catalog) == {"neutron-vo-Port-1.11", "neutron-vo-Network-1.3",
+                            "neutron-vo-Subnet-1.2", "neutron-vo-SecurityGroup-1.6",
+                            "neutron-vo-SecurityGroupRule-1.3", "neutron-vo-AddressGroup-1.2"}
+    _, control, agent, pushes = rig()
+    control.get_devices_details(["local"])
+    control.security_group_info(["local"])
+    endpoint_cls, fanout = catalog["neutron-vo-Port-1.11"]
+    assert fanout
+    endpoint = endpoint_cls(pushes)
+    endpoint.push({}, resource_list=[port_primitive(port("local", 5, sgs=frozenset({DB}),
+                                                         admin=False))],
+                  event_type="updated")
+    assert ("port", "local") in agent.told
+    endpoint.push({}, resource_list=[], event_type="exploded")  # refused, counted
+    assert endpoint.stats.dropped == {"push Port": 1}
