@@ -129,7 +129,6 @@ class CacheControlPlane:
             self.cache.interest.local_ports.difference_update(port_ids)
             self._recompute_interest()
             self.cache.forget_unwanted()
-            self._complete_groups &= self.cache.interest.remote_groups
 
     def resync(self) -> None:
         """Forget everything (the server may have changed while its pushes were lost): the
@@ -184,6 +183,9 @@ class CacheControlPlane:
         interest.address_groups = {r.remote_address_group_id for r in rules
                                    if r.remote_address_group_id}
         interest.networks = {p.network_id for p in local}
+        # a remote group no longer named loses its members with the next pushes: if it is
+        # named again, its members are pulled again
+        self._complete_groups &= interest.remote_groups
 
     def status(self) -> dict[str, Any]:
         with self.lock:

@@ -175,3 +175,21 @@ def test_the_push_endpoints_deliver_each_type_to_the_cache_and_refuse_a_bad_cast
     assert ("port", "local") in agent.told
     endpoint.push({}, resource_list=[], event_type="exploded")  # refused, counted
     assert endpoint.stats.dropped == {"push Port": 1}
+
+
+def test_a_remote_group_named_again_has_its_members_pulled_again():
+    server, control, _, pushes = rig()
+    control.get_devices_details(["local"])
+    control.security_group_info(["local"])
+    # DB's only rule naming WEB goes: WEB's member is no longer kept
+    pushes.on_resource_push("SecurityGroupRule", "deleted",
+                            [primitive("SecurityGroupRule", {"id": "r1"})])
+    moved = port("member", 2, host="compute2")
+    server.objects["Port"][1] = moved  # the server's state, which the push tells
+    pushes.on_resource_push("Port", "updated", [port_primitive(moved)])
+    assert "member" not in control.cache.ports
+    pulled = len(server.pulls)
+    pushes.on_resource_push("SecurityGroupRule", "updated", [rule_primitive(rule("r3"))])
+    info = control.security_group_info(["local"])
+    assert server.pulls[pulled:] == [("Port", {"security_group_ids": [WEB]})]
+    assert info["sg_member_ips"][WEB]["IPv4"] == [["10.0.0.5", "fa:16:3e:00:00:05"]]
