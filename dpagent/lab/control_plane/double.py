@@ -16,6 +16,7 @@ from oslo_messaging.rpc import dispatcher as rpc_dispatcher
 from oslo_messaging.rpc import server as rpc_server
 
 from dpagent.conf.messaging import register_messaging_opts
+from dpagent.lab.control_plane import objects
 from dpagent.lab.control_plane.model import ControlPlaneModel, Port, ReceivedCall, new_id
 from dpagent.rpc import topics
 from dpagent.rpc.transport import make_transport, request_context, rpc_client, stop_servers
@@ -88,11 +89,13 @@ class _PluginCallbacks(_Endpoint):
         for device in devices_up:
             if device not in failing:
                 self.model.set_device_status(device, host, True)
-        return {"devices_up": [d for d in devices_up if d not in failing],
-                "failed_devices_up": [d for d in devices_up if d in failing],
-                "devices_down": [self.model.set_device_status(d, host, False)
-                                 for d in devices_down if d not in failing],
-                "failed_devices_down": [d for d in devices_down if d in failing]}
+        reply = {"devices_up": [d for d in devices_up if d not in failing],
+                 "failed_devices_up": [d for d in devices_up if d in failing],
+                 "devices_down": [self.model.set_device_status(d, host, False)
+                                  for d in devices_down if d not in failing],
+                 "failed_devices_down": [d for d in devices_down if d in failing]}
+        self.double.push_statuses([d for d in [*devices_up, *devices_down] if d not in failing])
+        return reply
 
     def update_device_up(self, ctxt: Any, /, device: str, agent_id: str, host: str) -> Any:
         return self.model.set_device_status(device, host, True)
@@ -119,6 +122,19 @@ class _SecurityGroupCallbacks(_Endpoint):
         if reply is not _NOTSET:
             return reply
         return self.model.security_group_info(devices, call_version)
+
+
+class _ResourcesCallbacks(_Endpoint):
+    """neutron's ResourcesPullRpcCallback 1.1: ``bulk_pull`` for a cache-backed agent."""
+
+    target = oslo_messaging.Target(version="1.1")
+
+    def bulk_pull(self, ctxt: Any, /, resource_type: str, version: str,
+                  filter_kwargs: dict[str, Any]) -> Any:
+        reply = self.double.fault("bulk_pull", _NOTSET)
+        if reply is not _NOTSET:
+            return reply
+        return objects.bulk_pull(self.model, resource_type, filter_kwargs)
 
 
 def _now() -> float:
@@ -189,7 +205,8 @@ class ControlPlaneDouble:
                 self.conf.set_override(name, value, group="oslo_messaging_rabbit")
         agent = _AgentCallbacks(self)
         served: dict[str, list[object]] = {topics.REPORTS: [agent],
-                  topics.PLUGIN: [_PluginCallbacks(self), _SecurityGroupCallbacks(self), agent]}
+                  topics.PLUGIN: [_PluginCallbacks(self), _SecurityGroupCallbacks(self),
+                                  _ResourcesCallbacks(self), agent]}
         for topic, endpoints in served.items():
             target = oslo_messaging.Target(topic=topic, server=self.server_name)
             server = rpc_server.RPCServer(self._transport, target,
@@ -284,6 +301,30 @@ class ControlPlaneDouble:
             server=server)
         prepared.cast(request_context(), method, **kwargs)
 
+    def push(self, resource_type: str, event_type: str, resource_list: list[Any]) -> None:
+        """An OVO push, as neutron-server 29 sends them (CONTRACT.md 2.2)."""
+        version = {"Port": "1.11", "Network": "1.3", "Subnet": "1.2", "SecurityGroup": "1.6",
+                   "SecurityGroupRule": "1.3"}[resource_type]
+        self.cast(f"neutron-vo-{resource_type}-{version}", "push",
+                  version=topics.RESOURCE_PUSH_VERSION, resource_list=resource_list,
+                  event_type=event_type)
+
+    def push_statuses(self, port_ids: list[str]) -> None:
+        """Status changes are port updates too: the server pushes each (CONTRACT.md 2.2)."""
+        with self.model.lock:
+            primitives = [objects.port_object(p, self.model.networks[p.network_id])
+                          for d in port_ids if (p := self.model.ports.get(d)) is not None
+                          and p.network_id in self.model.networks]
+        if primitives:
+            self.push("Port", "updated", primitives)
+
+    def push_port(self, port_id: str) -> None:
+        with self.model.lock:
+            port = self.model.ports[port_id]
+            port.revision += 1
+            primitive = objects.port_object(port, self.model.networks[port.network_id])
+        self.push("Port", "updated", [primitive])
+
     def notify_security_groups_rule_updated(self, sg_ids: list[str]) -> None:
         self.cast(topics.SECURITY_GROUP_UPDATE, "security_groups_rule_updated", version="1.1",
                   security_groups=list(sg_ids))
@@ -324,8 +365,12 @@ class ControlPlaneDouble:
         remote_ip_prefix, remote_group_id...); neutron casts rule_updated."""
         rule.setdefault("id", new_id())
         with self.model.lock:
-            self.model.groups[sg_id].rules.append(rule)
+            group = self.model.groups[sg_id]
+            group.rules.append(rule)
+            group.revision += 1
+            primitive = objects.rule_object(sg_id, rule)
         if notify:
+            self.push("SecurityGroupRule", "updated", [primitive])  # no 'created' (2.2)
             self.notify_security_groups_rule_updated([sg_id])
         return str(rule["id"])
 
@@ -333,12 +378,17 @@ class ControlPlaneDouble:
         with self.model.lock:
             group = self.model.groups[sg_id]
             group.rules = [r for r in group.rules if r["id"] != rule_id]
+            group.revision += 1
         if notify:
             self.notify_security_groups_rule_updated([sg_id])
+            self.push("SecurityGroupRule", "deleted", [objects.ovo(
+                "SecurityGroupRule", "1.3", {"id": rule_id, "belongs_to_default_sg": False})])
 
     def add_port(self, network_id: str, *, notify: bool = True, **fields: Any) -> Port:
         """Create a port (bound if ``host`` is given): member_updated, then port_update."""
         port = self.model.add_port(network_id, **fields)
+        if notify:
+            self.push_port(port.id)
         if notify and port.security_groups:
             self.notify_security_groups_member_updated(port.security_groups)
         if notify and port.host:
@@ -349,6 +399,8 @@ class ControlPlaneDouble:
         """Bind to ``host`` (port_update) or unbind with None (neutron sends nothing)."""
         with self.model.lock:
             self.model.ports[port_id].host = host
+        if notify:
+            self.push_port(port_id)  # unbinding too: the server pushes every port update
         if notify and host:
             self.notify_port_update(port_id)
 
@@ -363,6 +415,8 @@ class ControlPlaneDouble:
                 setattr(port, key, value)
             changed_groups = before ^ set(port.security_groups)
             bound = bool(port.host)
+        if notify:
+            self.push_port(port_id)
         if notify and changed_groups:
             self.notify_security_groups_member_updated(sorted(changed_groups))
         if notify and bound:
@@ -371,6 +425,8 @@ class ControlPlaneDouble:
     def delete_port(self, port_id: str, *, notify: bool = True) -> None:
         with self.model.lock:
             port = self.model.ports.pop(port_id)
+        if notify:
+            self.push("Port", "deleted", [objects.deleted_port(port)])
         if notify and port.security_groups:
             self.notify_security_groups_member_updated(port.security_groups)
         if notify:
@@ -381,13 +437,18 @@ class ControlPlaneDouble:
             net = self.model.networks[network_id]
             for key, value in changes.items():
                 setattr(net, key, value)
+            net.revision += 1
+            primitive = objects.network_object(net)
         if notify:
+            self.push("Network", "updated", [primitive])
             self.notify_network_update(network_id)
 
     def delete_network(self, network_id: str, *, notify: bool = True) -> None:
         with self.model.lock:
-            del self.model.networks[network_id]
+            net = self.model.networks.pop(network_id)
         if notify:
+            self.push("Network", "deleted", [objects.ovo("Network", "1.3", {
+                "id": network_id, "revision_number": net.revision + 1})])
             self.notify_network_delete(network_id)
 
     def set_agent_admin_state(self, host: str, admin_state_up: bool, *,

@@ -48,6 +48,7 @@ class Network:
     segmentation_id: int | None = None
     mtu: int = 1500
     admin_state_up: bool = True
+    revision: int = 1
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Port:
     device_id: str = ""
     status: str = "DOWN"
     name: str = ""
+    revision: int = 1
 
 
 @dataclass
@@ -72,6 +74,7 @@ class SecurityGroup:
     id: str
     stateful: bool = True
     rules: list[dict[str, Any]] = field(default_factory=list)  # API form, with "id"
+    revision: int = 1
 
 
 @dataclass
@@ -253,6 +256,7 @@ class ControlPlaneModel:
             port = self.ports.get(device)
             if port is not None and port.host == host:
                 port.status = "ACTIVE" if up else "DOWN"
+                port.revision += 1
             return None if up else {"device": device, "exists": True}
 
     def heartbeat(self, state: dict[str, Any], now: float) -> str:

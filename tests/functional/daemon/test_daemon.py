@@ -63,8 +63,14 @@ integration_bridge = {bridge}
 datapath_type = netdev
 ovsdb_connection = {ovs_sandbox.db_connection}
 of_interface = native
-""" + extra)
+""" + extra + _rpc_mode_section())
     return conf
+
+
+def _rpc_mode_section() -> str:
+    """``$DPAGENT_TEST_RPC_MODE`` (cache, legacy): the whole suite in that mode."""
+    mode = os.environ.get("DPAGENT_TEST_RPC_MODE")
+    return f"\n[agent]\nrpc_mode = {mode}\n" if mode else ""
 
 
 def start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, backend, **options):
@@ -165,11 +171,13 @@ def test_sighup_reloads_mutable_options_and_logging_in_place(backend, tmp_path, 
         clean_up(daemon, ovs_sandbox, bridge)
 
 
-def test_member_update_and_admin_state_over_the_broker(tmp_path, ovs_sandbox, transport_url,
-                                                       double, netns_vm):
+@pytest.mark.parametrize("rpc_mode", ["legacy", "cache"])
+def test_member_update_and_admin_state_over_the_broker(rpc_mode, tmp_path, ovs_sandbox,
+                                                       transport_url, double, netns_vm):
     """Notifications from the server reach the daemon over RabbitMQ: a member update opens a
     remote-group rule; admin state down isolates a new VIF (reported down) while wired ports keep
-    working; admin state up wires it without a restart."""
+    working; admin state up wires it without a restart. In cache mode the member update comes
+    as the double's OVO push, and costs the double not one call."""
     host = f"compute-{uuid.uuid4().hex[:6]}"
     bridge = f"br-d{uuid.uuid4().hex[:6]}"
     net = double.model.add_network("n1", cidr="10.5.0.0/24", network_type="vxlan",
@@ -181,7 +189,8 @@ def test_member_update_and_admin_state_over_the_broker(tmp_path, ovs_sandbox, tr
     double.add_rule(db.id, notify=False, direction="ingress", ethertype="IPv4", protocol="icmp")
     for group in (db, app, plain):
         double.add_rule(group.id, notify=False, direction="egress", ethertype="IPv4")
-    daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading")
+    daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading",
+                          extra=f"\n[agent]\nrpc_mode = {rpc_mode}\n")
     try:
         double.wait_for_call("report_state", timeout=30)
         wait_for(lambda: os.path.exists(tmp_path / "status.sock"), what="status socket")
@@ -194,10 +203,20 @@ def test_member_update_and_admin_state_over_the_broker(tmp_path, ovs_sandbox, tr
                              for p in (db_port, cli_port)), what="ports up")
         db_vm.tcp_listen(5432)
         assert not cli_vm.tcp_connect(db_vm.ip4, 5432, timeout=1)
+        asked = {m: len(double.calls(m)) for m in (
+            "security_group_info_for_devices", "get_devices_details_list_and_failed_devices",
+            "bulk_pull")}
 
         double.update_port(cli_port.id, security_groups=[plain.id, app.id])  # member_updated
         wait_for(lambda: cli_vm.tcp_connect(db_vm.ip4, 5432, timeout=1), timeout=15,
                  what="the member update opened tcp/5432")
+        calls = {m: len(double.calls(m)) - n for m, n in asked.items()}
+        if rpc_mode == "cache":  # from the push alone (app is new to the host: pulled once)
+            assert calls == {"security_group_info_for_devices": 0,
+                             "get_devices_details_list_and_failed_devices": 0,
+                             "bulk_pull": 1}, calls
+        else:
+            assert calls["security_group_info_for_devices"] >= 1 and not calls["bulk_pull"]
 
         double.set_agent_admin_state(host, False)  # agent_updated(admin_state_up=False)
         wait_for(lambda: query(str(tmp_path / "status.sock"))["admin_state_up"] is False,
