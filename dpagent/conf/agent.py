@@ -108,7 +108,7 @@ AGENT_OPTS = [
     ),
     cfg.StrOpt(
         "rpc_mode",
-        default="legacy",
+        default="cache",
         choices=[("legacy", "ask the server for device details and security-group info at "
                   "every change (get_devices_details_list_and_failed_devices, "
                   "security_group_info_for_devices), as neutron's agents before Pike did"),
@@ -116,8 +116,8 @@ AGENT_OPTS = [
                   "kept current by the OVO pushes, as neutron's OVS agent does: no server "
                   "call per change")],
         help="Where the agent gets ports and security groups from. 'cache' needs a server "
-        "that pushes versioned objects (neutron-server since Pike; dpagent-controller does "
-        "not yet).",
+        "that pushes versioned objects and answers bulk_pull (neutron-server since Pike, "
+        "dpagent-controller); 'legacy' works with any.",
     ),
     cfg.IntOpt(
         "device_retries",

@@ -92,12 +92,17 @@ class SecurityGroupCallbacks(_Endpoint):
 
 
 class ResourcesPullCallbacks(_Endpoint):
-    """neutron's ResourcesPullRpcCallback 1.1: ``pull`` of a Trunk by its parent port."""
+    """neutron's ResourcesPullRpcCallback 1.1: ``pull`` of a Trunk by its parent port, and
+    ``bulk_pull`` of the objects a cache-backed agent keeps."""
 
     target = oslo_messaging.Target(version="1.1")
 
     def pull(self, ctxt: Any, /, resource_type: str, version: str, resource_id: str) -> Any:
         return self.state.pull(resource_type, resource_id)
+
+    def bulk_pull(self, ctxt: Any, /, resource_type: str, version: str,
+                  filter_kwargs: dict[str, Any]) -> Any:
+        return self.state.bulk_pull(resource_type, filter_kwargs)
 
 
 class TrunkSkeleton(_Endpoint):

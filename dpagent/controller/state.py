@@ -20,6 +20,7 @@ from dpagent.controller.agents import AGENT_TYPE_FOR_VNIC, AgentRegistry
 from dpagent.controller.changes import Change, diff
 from dpagent.controller.model import AgentRecord, Topology
 from dpagent.controller.notifier import Cast, agent_updated, render
+from dpagent.controller.objects import Revisions, bulk_pull, pushes
 from dpagent.controller.store import Store
 from dpagent.controller.topology import TopologyError, parse_topology
 
@@ -45,6 +46,8 @@ class ControllerState:
         self.store = store
         self.agents = AgentRegistry(store, agent_down_time)
         self.topology: Topology = store.load_topology()
+        self.revisions = Revisions()
+        self.revisions.advance(None, self.topology)
         self._statuses = store.statuses()
         self._lock = threading.RLock()
         self.send: Callable[[list[Cast]], None] = (
@@ -76,7 +79,11 @@ class ControllerState:
                                          if self._statuses.get(k) != v})
             self.topology, self._statuses = new, statuses
             changes = diff(old, new)
-            casts = [c for change in changes for c in render(change, old, new, statuses)]
+            self.revisions.advance(old, new)
+            # the OVO pushes first: a cache-backed agent's cache is current before the
+            # legacy casts make it look
+            casts = pushes(old, new, self.revisions, statuses) + [
+                c for change in changes for c in render(change, old, new, statuses)]
             self.send(casts)
         if changes:
             LOG.info("topology applied: %s", ", ".join(
@@ -221,6 +228,13 @@ class ControllerState:
                 for p in topology.ports.values() if p.host == host and p.vnic_type == vnic_type]
 
     # -- trunks (RPC) -----------------------------------------------------------------------
+
+    def bulk_pull(self, resource_type: str, filter_kwargs: Mapping[str, Iterable[str]]
+                  ) -> list[dict[str, Any]]:
+        """``bulk_pull`` (CONTRACT.md 1.5) for a cache-backed agent."""
+        with self._lock:
+            return bulk_pull(self.topology, self.revisions, self._statuses, resource_type,
+                             filter_kwargs)
 
     def pull(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
         """``pull``: only ``Trunk`` by its parent port's id (what agents ask), as neutron."""

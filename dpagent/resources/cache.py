@@ -30,6 +30,8 @@ from dpagent.resources.objects import (
     SubnetObject,
 )
 
+FOREVER = 2**62
+"""The revision of a deletion that came without one."""
 TOMBSTONES = 20_000
 """Deleted objects remembered (the oldest forgotten first): enough for the pushes a burst of
 deletions can leave in flight; a resync starts from the server's state anyway."""
@@ -252,8 +254,9 @@ class ResourceCache:
             cached = self.address_groups.pop(obj_id, None)
             if cached is not None:
                 change.member_groups.add(obj_id)
-        known = revision if revision is not None else getattr(cached, "revision", None)
-        self._bury(kind, obj_id, known if known is not None else 2**62)
+        # without a revision (neutron's deletes carry none) the deletion is final: neutron
+        # never reuses an id, and an update still in flight must not bring the object back
+        self._bury(kind, obj_id, revision if revision is not None else FOREVER)
         return change
 
     # -- what the host no longer needs ------------------------------------------------------

@@ -142,6 +142,11 @@ def test_changes_send_the_casts_neutron_sends(double, monkeypatch):
     double.update_port(port.id, security_groups=[])
     double.delete_port(port.id)
     double.set_agent_admin_state(HOST, False)
-    assert [m for _, m in sent] == [
+    assert [m for _, m in sent if m != "push"] == [
         "security_groups_rule_updated", "security_groups_member_updated", "port_update",
         "security_groups_member_updated", "port_update", "port_delete", "agent_updated"]
+    # and the OVO pushes of the same changes, each before its legacy casts (CONTRACT.md 2.2)
+    assert [t for t, m in sent if m == "push"] == [
+        "neutron-vo-SecurityGroupRule-1.3", "neutron-vo-Port-1.11", "neutron-vo-Port-1.11",
+        "neutron-vo-Port-1.11"]
+    assert sent[0] == ("neutron-vo-SecurityGroupRule-1.3", "push")
