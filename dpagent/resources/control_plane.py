@@ -46,8 +46,10 @@ class ResourcesApi:
         self.calls = 0
 
     def bulk_pull(self, resource_type: str, **filters: list[str]) -> list[ResourceObject]:
-        """The objects of ``resource_type`` matching ``filters``; a bad object is logged and
-        left out (the others are kept)."""
+        """The objects of ``resource_type`` matching the one filter (``id=[...]``, ...); a
+        bad object is logged and left out (the others are kept)."""
+        if len(filters) != 1:
+            raise ValueError(f"bulk_pull takes one filter, got {sorted(filters)}")
         found: list[ResourceObject] = []
         for key, values in filters.items():
             wanted = sorted(set(values))
@@ -88,6 +90,7 @@ class CacheControlPlane:
         self.lock = threading.RLock()
         self._complete_groups: set[str] = set()
         """remote groups whose members were pulled (pushes keep them current since)"""
+        self._networks_pulled: set[str] = set()
 
     # -- the agent core's calls -------------------------------------------------------------
 
@@ -101,7 +104,10 @@ class CacheControlPlane:
             self._pull_ports(sorted(set(new) | set(missing)))
         with self.lock:
             networks = {p.network_id for d in devices if (p := self.cache.ports.get(d))}
-            unknown = sorted(networks - self.cache.interest.networks)
+            # what the cache lacks, not what the interest lacks: a push between the port's
+            # pull and here may have put the network in the interest already
+            unknown = sorted(networks - set(self.cache.networks) - self._networks_pulled)
+            self._networks_pulled |= set(unknown)  # once: a network the server lacks too
             self.cache.interest.networks |= networks
         if unknown:
             self._pull("Network", id=unknown)
@@ -129,6 +135,7 @@ class CacheControlPlane:
             self.cache.interest.local_ports.difference_update(port_ids)
             self._recompute_interest()
             self.cache.forget_unwanted()
+            self._networks_pulled &= self.cache.interest.networks
 
     def resync(self) -> None:
         """Forget everything (the server may have changed while its pushes were lost): the
@@ -137,6 +144,7 @@ class CacheControlPlane:
             local = set(self.cache.interest.local_ports)
             self.cache = ResourceCache(Interest(local_ports=local))
             self._complete_groups.clear()
+            self._networks_pulled.clear()
 
     # -- filling gaps ------------------------------------------------------------------------
 
@@ -167,9 +175,12 @@ class CacheControlPlane:
             address = sorted(a for a in self.cache.interest.address_groups
                              if a not in self.cache.address_groups)
         if remote:
-            self._pull("Port", security_group_ids=remote)
-            with self.lock:
-                self._complete_groups |= set(remote)
+            members = self.resources.bulk_pull("Port", security_group_ids=remote)
+            with self.lock:  # complete only what is still named as the members go in
+                named = set(remote) & self.cache.interest.remote_groups
+                for member in members:
+                    self.cache.put(member)
+                self._complete_groups |= named
         if address:
             self._pull("AddressGroup", id=address)
 
