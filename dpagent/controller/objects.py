@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from dpagent.controller.model import (
@@ -148,9 +148,9 @@ def address_group_object(ag: AddressGroup, revision: int) -> dict[str, Any]:
                       for a in ag.addresses]})
 
 
-def bulk_pull(topology: Topology, revisions: Revisions, statuses: Mapping[str, str],
-              resource_type: str, filters: Mapping[str, Iterable[str]]) -> list[dict[str, Any]]:
-    """``bulk_pull`` with the filters neutron's agent uses (CONTRACT.md 1.5)."""
+def pull_filter(filters: Mapping[str, Iterable[str]]) -> Callable[[Mapping[str, Any]], bool]:
+    """Whether an object's fields match ``bulk_pull``'s ``filter_kwargs`` as neutron matches
+    them: every key, a scalar among the values, a list (``security_group_ids``) sharing one."""
     wanted = {key: set(values) for key, values in filters.items()}
 
     def matches(values: Mapping[str, Any]) -> bool:
@@ -162,7 +162,13 @@ def bulk_pull(topology: Topology, revisions: Revisions, statuses: Mapping[str, s
             elif value not in allowed:
                 return False
         return True
+    return matches
 
+
+def bulk_pull(topology: Topology, revisions: Revisions, statuses: Mapping[str, str],
+              resource_type: str, filters: Mapping[str, Iterable[str]]) -> list[dict[str, Any]]:
+    """``bulk_pull`` with the filters neutron's agent uses (CONTRACT.md 1.5)."""
+    matches = pull_filter(filters)
     rev = revisions.of
     if resource_type == "Port":
         return [port_object(topology, p, statuses.get(p.id, "DOWN"), rev.get(p.id, 0))

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from dpagent.controller.objects import pull_filter
 from dpagent.lab.control_plane.model import ControlPlaneModel, Network, Port, SecurityGroup
 
 
@@ -98,18 +99,7 @@ def group_object(group: SecurityGroup) -> dict[str, Any]:
 def bulk_pull(model: ControlPlaneModel, resource_type: str,
               filters: dict[str, Iterable[str]]) -> list[dict[str, Any]]:
     """``bulk_pull`` over the model with the filters neutron's agent uses (CONTRACT.md 1.5)."""
-    wanted = {key: set(values) for key, values in filters.items()}
-
-    def matches(values: dict[str, Any]) -> bool:
-        for key, allowed in wanted.items():
-            value = values.get(key)
-            if isinstance(value, list | set | frozenset | tuple):
-                if not set(value) & allowed:
-                    return False
-            elif value not in allowed:
-                return False
-        return True
-
+    matches = pull_filter(filters)
     with model.lock:
         if resource_type == "Port":
             return [port_object(p, model.networks[p.network_id]) for p in model.ports.values()
