@@ -288,9 +288,14 @@ class OVSSandbox:
         One OpenFlow 1.5 bundle: the switch never shows a half-applied table. Fragments are
         handled "nx-match", as the agent's programmer sets it (in OVS's default mode a first
         fragment's ports and ICMP type read 0, and dpagent's flows would mistake it).
+
+        Returns once the revalidators have been through the datapath's cached flows: until
+        then a packet may still take a datapath flow made from the old table (the bundle's
+        reply does not wait for that), and a test's next packet must meet the new table.
         """
         self.ofctl("set-frags", bridge, "nx-match")
         self.ofctl("-O", "OpenFlow15", "--bundle", "replace-flows", bridge, "-", input=text)
+        self.appctl("revalidator/wait")
 
     def trace(self, bridge: str, flow: str, ct_next: Sequence[str] | None = None) -> TraceVerdict:
         """Trace ``flow`` through ``bridge``; see ``TraceVerdict``.
