@@ -261,19 +261,54 @@ class ResourceCache:
 
     # -- what the host no longer needs ------------------------------------------------------
 
+    def narrow(self, *, groups: set[str], remote_groups: set[str], networks: set[str],
+               address_groups: set[str]) -> None:
+        """Make the interest these (from the local ports) and drop what left it at once.
+
+        A group, network or address group out of the interest no longer follows its pushes
+        (they are dropped on arrival), so a copy kept would go stale and be taken for current
+        when a local port names it again; gone, it is pulled again then. Costs what left the
+        interest, not the size of the cache."""
+        interest = self.interest
+        left_groups = interest.groups - groups
+        left_remote = interest.remote_groups - remote_groups
+        left_networks = interest.networks - networks
+        left_address = interest.address_groups - address_groups
+        interest.groups, interest.remote_groups = groups, remote_groups
+        interest.networks, interest.address_groups = networks, address_groups
+        for group_id in left_groups:
+            self._drop_group(group_id)
+        for group_id in left_remote:
+            for port_id in sorted(self.members.get(group_id, ())):
+                port = self.ports[port_id]
+                if not interest.wants_port(port):
+                    self._drop_port(port, Change())
+            if not self.members.get(group_id):
+                self.members.pop(group_id, None)
+        for network_id in left_networks:
+            self._drop_network(network_id)
+        for ag_id in left_address:
+            self.address_groups.pop(ag_id, None)
+
+    def _drop_group(self, group_id: str) -> None:
+        self.groups.pop(group_id, None)
+        for rule_id in self.rules_of.pop(group_id, ()):
+            self.rules.pop(rule_id, None)
+
+    def _drop_network(self, network_id: str) -> None:
+        self.networks.pop(network_id, None)
+        for subnet_id in self.subnets_of.pop(network_id, set()):
+            self.subnets.pop(subnet_id, None)
+
     def forget_unwanted(self) -> None:
         """Drop every object the interest no longer covers (after ports went)."""
         interest = self.interest
         for port in [p for p in self.ports.values() if not interest.wants_port(p)]:
             self._drop_port(port, Change())
         for group_id in [g for g in self.groups if g not in interest.groups]:
-            del self.groups[group_id]
-            for rule_id in self.rules_of.pop(group_id, ()):
-                self.rules.pop(rule_id, None)
+            self._drop_group(group_id)
         for network_id in [n for n in self.networks if n not in interest.networks]:
-            del self.networks[network_id]
-            for subnet_id in self.subnets_of.pop(network_id, set()):
-                self.subnets.pop(subnet_id, None)
+            self._drop_network(network_id)
         for ag_id in [a for a in self.address_groups if a not in interest.address_groups]:
             del self.address_groups[ag_id]
         for table in (self.members, self.rules_of, self.subnets_of):

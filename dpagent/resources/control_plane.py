@@ -134,8 +134,7 @@ class CacheControlPlane:
         with self.lock:
             self.cache.interest.local_ports.difference_update(port_ids)
             self._recompute_interest()
-            self.cache.forget_unwanted()
-            self._networks_pulled &= self.cache.interest.networks
+            self.cache.forget_unwanted()  # the forgotten ports themselves
 
     def resync(self) -> None:
         """Forget everything (the server may have changed while its pushes were lost): the
@@ -185,18 +184,20 @@ class CacheControlPlane:
             self._pull("AddressGroup", id=address)
 
     def _recompute_interest(self) -> None:
-        """Groups, remote groups, networks and address groups from the local ports."""
-        cache, interest = self.cache, self.cache.interest
-        local = [cache.ports[p] for p in interest.local_ports if p in cache.ports]
-        interest.groups = {sg for p in local for sg in p.security_group_ids}
-        rules = [r for sg in interest.groups for r in cache.rules_in(sg)]
-        interest.remote_groups = {r.remote_group_id for r in rules if r.remote_group_id}
-        interest.address_groups = {r.remote_address_group_id for r in rules
-                                   if r.remote_address_group_id}
-        interest.networks = {p.network_id for p in local}
-        # a remote group no longer named loses its members with the next pushes: if it is
-        # named again, its members are pulled again
-        self._complete_groups &= interest.remote_groups
+        """Groups, remote groups, networks and address groups from the local ports; what
+        no local port refers to any more leaves the cache at once (see
+        :meth:`ResourceCache.narrow`), and is pulled again if it is named again."""
+        cache = self.cache
+        local = [cache.ports[p] for p in cache.interest.local_ports if p in cache.ports]
+        groups = {sg for p in local for sg in p.security_group_ids}
+        rules = [r for sg in groups for r in cache.rules_in(sg)]
+        cache.narrow(groups=groups,
+                     remote_groups={r.remote_group_id for r in rules if r.remote_group_id},
+                     networks={p.network_id for p in local},
+                     address_groups={r.remote_address_group_id for r in rules
+                                     if r.remote_address_group_id})
+        self._complete_groups &= cache.interest.remote_groups
+        self._networks_pulled &= cache.interest.networks
 
     def status(self) -> dict[str, Any]:
         with self.lock:

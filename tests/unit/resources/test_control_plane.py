@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dpagent.resources.control_plane import CacheControlPlane, ResourcePushes
 from dpagent.resources.objects import PortObject, RuleObject, SecurityGroupObject
 from tests.unit.resources.test_cache import DB, HOST, NET, WEB, group, port, rule
@@ -193,3 +196,110 @@ def test_a_remote_group_named_again_has_its_members_pulled_again():
     info = control.security_group_info(["local"])
     assert server.pulls[pulled:] == [("Port", {"security_group_ids": [WEB]})]
     assert info["sg_member_ips"][WEB]["IPv4"] == [["10.0.0.5", "fa:16:3e:00:00:05"]]
+
+
+def test_a_group_the_local_port_left_and_rejoined_is_pulled_again_not_taken_stale():
+    server, control, _, pushes = rig()
+    control.get_devices_details(["local"])
+    control.security_group_info(["local"])
+    left = port("local", 2, sgs=frozenset({"sg-x"}))
+    server.objects["Port"][0] = left
+    pushes.on_resource_push("Port", "updated", [port_primitive(left)])
+    assert DB not in control.cache.groups  # no longer followed, so not kept
+    # a rule added to DB meanwhile: its push is of no interest now
+    added = rule("r2", port_min=22, remote=None)
+    server.objects["SecurityGroup"] = [group(DB, 1, rule("r1"), added)]
+    pushes.on_resource_push("SecurityGroupRule", "updated", [rule_primitive(added)])
+    back = port("local", 3, sgs=frozenset({DB}))
+    server.objects["Port"][0] = back
+    pushes.on_resource_push("Port", "updated", [port_primitive(back)])
+    control.get_devices_details(["local"])
+    info = control.security_group_info(["local"])
+    assert sorted(r["port_range_min"] for r in info["security_groups"][DB]) == [22, 5432]
+
+
+# -- random histories through the control plane ----------------------------------------------
+
+class LiveServer:
+    """The server's current state, pulled as neutron answers ``bulk_pull``."""
+
+    def __init__(self) -> None:
+        self.ports: dict[str, PortObject] = {"local": port("local", 1, sgs=frozenset({DB}))}
+        self.rules: dict[str, RuleObject] = {"r0": rule("r0")}
+        self.calls = 0
+
+    def bulk_pull(self, resource_type: str, **filters: list[str]) -> list[Any]:
+        (key, values), = filters.items()
+        if resource_type == "Port":
+            return [p for p in self.ports.values()
+                    if (p.id in values if key == "id" else p.security_group_ids & set(values))]
+        if resource_type == "SecurityGroup":
+            return [group(sg, 1, *[r for _, r in sorted(self.rules.items())
+                                   if r.security_group_id == sg]) for sg in values]
+        return []
+
+
+SCENARIO_GROUPS = [DB, "sg-x"]
+STEPS = st.one_of(
+    st.tuples(st.just("local"), st.sampled_from([frozenset({DB}), frozenset({"sg-x"}),
+                                                 frozenset({DB, "sg-x"})])),
+    st.tuples(st.just("add_rule"), st.sampled_from(SCENARIO_GROUPS),
+              st.sampled_from([WEB, "sg-x", None])),
+    st.tuples(st.just("del_rule"), st.integers(0, 20)),
+    st.tuples(st.just("member"), st.sampled_from(["m1", "m2"]),
+              st.sampled_from([frozenset({WEB}), frozenset({"sg-x"}), frozenset()])),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.data())
+def test_any_history_of_group_moves_and_late_pushes_ends_where_a_fresh_agent_does(data):
+    """The local port moves between groups, rules come and go in groups it has left, members
+    move; pushes are late, duplicated, reordered; the agent pulls what it is told changed, from
+    the server's state of that moment. At the end it derives what a fresh agent derives."""
+    server = LiveServer()
+    control = CacheControlPlane(server, reports=None, host=HOST)  # type: ignore[arg-type]
+    agent = Agent()
+    pushes = ResourcePushes(control, agent)
+    control.get_devices_details(["local"])
+    control.security_group_info(["local"])
+    pending: list[tuple[str, str, Any]] = []
+    revisions = {"local": 1, "m1": 0, "m2": 0}
+
+    def deliver(count: int) -> None:
+        for _ in range(count):
+            if not pending:
+                return
+            i = data.draw(st.integers(0, len(pending) - 1))
+            kind, event, item = pending[i] if data.draw(st.booleans()) else pending.pop(i)
+            pushes.on_resource_push(kind, event, [item])
+        if agent.told:
+            agent.told.clear()
+            control.get_devices_details(["local"])
+            control.security_group_info(["local"])
+
+    for n, step in enumerate(data.draw(st.lists(STEPS, max_size=12))):
+        if step[0] in ("local", "member"):
+            port_id, sgs = ("local", step[1]) if step[0] == "local" else (step[1], step[2])
+            revisions[port_id] += 1
+            moved = port(port_id, revisions[port_id], sgs=sgs,
+                         ip=f"10.0.{revisions[port_id]}.{len(port_id)}",
+                         host=HOST if port_id == "local" else "compute2")
+            server.ports[port_id] = moved
+            pending.append(("Port", "updated", port_primitive(moved)))
+        elif step[0] == "add_rule":
+            added = rule(f"r{n + 1}", sg=step[1], remote=step[2], port_min=100 + n)
+            server.rules[added.id] = added
+            pending.append(("SecurityGroupRule", "updated", rule_primitive(added)))
+        elif server.rules:
+            rule_id = sorted(server.rules)[step[1] % len(server.rules)]
+            del server.rules[rule_id]
+            pending.append(("SecurityGroupRule", "deleted",
+                            primitive("SecurityGroupRule", {"id": rule_id})))
+        deliver(data.draw(st.integers(0, 2)))
+    while pending:
+        deliver(len(pending))
+
+    fresh = CacheControlPlane(server, reports=None, host=HOST)  # type: ignore[arg-type]
+    assert control.get_devices_details(["local"]) == fresh.get_devices_details(["local"])
+    assert control.security_group_info(["local"]) == fresh.security_group_info(["local"])
