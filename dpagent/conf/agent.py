@@ -108,7 +108,7 @@ AGENT_OPTS = [
     ),
     cfg.StrOpt(
         "rpc_mode",
-        default="legacy",
+        default="cache",
         choices=[("legacy", "ask the server for device details and security-group info at "
                   "every change (get_devices_details_list_and_failed_devices, "
                   "security_group_info_for_devices), as neutron's agents before Pike did"),
