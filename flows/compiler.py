@@ -125,6 +125,9 @@ class HostCompiler:
         self._atom_templates: dict[tuple[str, bool], list[rules.RuleTemplate]] = {}
         self._ports: dict[str, tuple[Port, _PortPolicy | None]] = {}
         self._macs: dict[tuple[int, str], str] = {}
+        self._views: tuple[remote_groups.NetworkView, ...] = ()
+        self._split: set[tuple[Direction, int, str]] = set()
+        """member addresses whose flows are split per local network"""
 
     # -- public --------------------------------------------------------------------------------
 
@@ -299,19 +302,48 @@ class HostCompiler:
                 before = old.members.get(group_id, {}).get(ethertype, frozenset())
                 after = model.members.get(group_id, {}).get(ethertype, frozenset())
                 addresses |= {(direction, ethertype, a) for a in before ^ after}
+                # the same address, now held on other networks
+                was = old.member_networks.get(group_id, {}).get(ethertype, {})
+                now = model.member_networks.get(group_id, {}).get(ethertype, {})
+                addresses |= {(direction, ethertype, a) for a in was.keys() | now.keys()
+                              if was.get(a) != now.get(a)}
+        views = remote_groups.network_views(model.networks)
+        if views != self._views:
+            addresses |= self._addresses_to_review(model, views, used)
+            self._views = views
         by_family: dict[tuple[Direction, int], list[tuple[str, int]]] = {}
         for (group_id, direction, ethertype), conj_id in self.conj_ids.items():
             by_family.setdefault((direction, ethertype), []).append((group_id, conj_id))
         for direction, ethertype, address in sorted(addresses, key=str):
             owner = remote_groups.owner_of_member(direction, ethertype, address)
-            ids = [cid for group_id, cid in by_family.get((direction, ethertype), ())
-                   if address in model.members.get(group_id, {}).get(ethertype, ())]
-            if ids:
-                self._set(changes, owner,
-                          (remote_groups.member_flow(direction, ethertype, address, ids),),
-                          owner)
+            groups = [(cid, model.member_networks.get(group_id, {}).get(ethertype, {})
+                       .get(address, frozenset()))
+                      for group_id, cid in by_family.get((direction, ethertype), ())
+                      if address in model.members.get(group_id, {}).get(ethertype, ())]
+            flows, split = remote_groups.address_flows(direction, ethertype, address, groups,
+                                                       views)
+            if split:
+                self._split.add((direction, ethertype, address))
             else:
-                self._set(changes, owner, None)
+                self._split.discard((direction, ethertype, address))
+            self._set(changes, owner, flows or None, owner)
+
+    def _addresses_to_review(self, model: HostModel, views: tuple[remote_groups.NetworkView,
+                                                                   ...],
+                             used: Mapping[str, list[rules.ConjunctionKey]]
+                             ) -> set[tuple[Direction, int, str]]:
+        """The local networks or their subnets changed: the addresses split now, and those
+        with known networks that overlap a subnet of a network new or changed."""
+        review = set(self._split)
+        changed = [v for v in views if v not in self._views and v.subnets]
+        if not changed or not model.member_networks:
+            return review
+        for group_id, by_ethertype in model.member_networks.items():
+            for _, direction, ethertype in used.get(group_id, ()):
+                for address in by_ethertype.get(ethertype, {}):
+                    if any(remote_groups.overlaps_subnet(v, address) for v in changed):
+                        review.add((direction, ethertype, address))
+        return review
 
     # -- networks --------------------------------------------------------------------------------
 

@@ -83,6 +83,10 @@ class Network:
     network_id: str
     local_vlan: int
     uplink: Uplink | None
+    subnets: tuple[IPNetwork, ...] = ()
+    """The network's subnets, where the control plane told them (the resource cache does): a
+    remote-group member on another network whose address lies in one of them cannot
+    legitimately arrive on this network (see :mod:`flows.remote_groups`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +139,8 @@ class HostModel:
     warnings: tuple[str, ...] = field(default=())
     group_errors: Mapping[str, str] = field(default_factory=dict)
     """Security groups whose rules could not be parsed -> why; ports using them fail."""
+    member_networks: Mapping[str, Mapping[int, Mapping[str, frozenset[str]]]] = \
+        field(default_factory=dict)
+    """Remote group -> IP version -> member address (as in ``members``) -> the networks of the
+    ports it belongs to, where the control plane told them (the resource cache does; neutron's
+    SG_INFO reply does not). An address without it matches on every network, as in neutron."""

@@ -52,6 +52,7 @@ def parse_host(sg_info: Mapping[str, Any]) -> HostModel:
     warnings: list[str] = []
     groups, group_errors = parse_groups(_mapping(sg_info, "security_groups"), warnings)
     members = parse_members(_mapping(sg_info, "sg_member_ips"), warnings)
+    member_networks = parse_member_networks(_mapping(sg_info, "member_networks"), warnings)
     networks = parse_networks(_mapping(sg_info, "networks"))
     ports: dict[str, Port] = {}
     errors: list[PortError] = []
@@ -67,7 +68,7 @@ def parse_host(sg_info: Mapping[str, Any]) -> HostModel:
         networks.setdefault(port.local_vlan, Network(port.network_id, port.local_vlan, None))
     return HostModel(ports=ports, groups=groups, members=members, networks=networks,
                      port_errors=tuple(errors), warnings=tuple(warnings),
-                     group_errors=group_errors)
+                     group_errors=group_errors, member_networks=member_networks)
 
 
 def _mapping(container: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -284,6 +285,33 @@ def parse_members(raw: Mapping[str, Any], warnings: list[str],
     return members
 
 
+def parse_member_networks(raw: Mapping[str, Any], warnings: list[str],
+                          ) -> dict[str, dict[int, dict[str, frozenset[str]]]]:
+    """``{group: {address: [network id, ...]}}``: the networks of the ports each member
+    address belongs to (the resource cache's addition to SG_INFO), keyed as ``members``."""
+    parsed: dict[str, dict[int, dict[str, frozenset[str]]]] = {}
+    for group_id, by_address in raw.items():
+        if not isinstance(by_address, Mapping):
+            warnings.append(f"member networks of {group_id} ignored: not an object")
+            continue
+        group: dict[int, dict[str, frozenset[str]]] = {}
+        for address, networks in by_address.items():
+            try:
+                version, text = _member_text(address)
+            except (TypeError, ValueError):
+                warnings.append(f"member networks of {group_id}: {address!r} ignored: "
+                                "not an address")
+                continue
+            if not isinstance(networks, list | tuple) or \
+                    not all(isinstance(n, str) for n in networks):
+                warnings.append(f"member networks of {group_id}: {address} ignored: "
+                                "not a list of network ids")
+                continue
+            group.setdefault(version, {})[text] = frozenset(networks)
+        parsed[str(group_id)] = group
+    return parsed
+
+
 # --- networks and ports -------------------------------------------------------------------------
 
 def parse_networks(raw: Mapping[str, Any]) -> dict[int, Network]:
@@ -306,8 +334,17 @@ def parse_networks(raw: Mapping[str, Any]) -> dict[int, Network]:
         if vlan in networks:
             raise InputError(f"{where}: local_vlan {vlan} is used by network "
                              f"{networks[vlan].network_id} too")
-        networks[vlan] = Network(str(network_id), vlan, uplink)
+        networks[vlan] = Network(str(network_id), vlan, uplink,
+                                 parse_subnets(spec.get("subnets") or [], where))
     return networks
+
+
+def parse_subnets(raw: Any, where: str) -> tuple[IPNetwork, ...]:
+    """A network's subnets (CIDRs), sorted; a bad one names itself."""
+    if not isinstance(raw, list | tuple):
+        raise InputError(f"{where}: subnets must be a list of CIDRs, not {raw!r}")
+    return tuple(sorted({parse_network(cidr, f"{where} subnet") for cidr in raw},
+                        key=lambda n: (n.version, n)))
 
 
 def _local_vlan(value: Any, where: str) -> int:

@@ -8,15 +8,29 @@ of them, the disjunction of the first clauses joined with it is exactly "some ru
 Member flows are keyed by address: an address in several groups is one flow carrying one
 conjunction action per group. Adding or removing a member therefore adds, changes or removes one
 flow per direction and IP version in which its group is used, whatever the number of ports.
+
+Membership is by address (in neutron and OVN alike), and addresses overlap across networks. A
+member on network B whose address lies in a subnet of network A cannot legitimately be the far
+side of a packet on A: a packet on A from (or to) that address is from (or to) whoever holds it
+on A. Where the control plane tells the members' networks and the local networks' subnets (the
+resource cache does), such an address's member flow is split per local network (``reg6``, the
+network's local VLAN): on A it leaves out the groups it is a member of only from elsewhere, on
+every other network it is unchanged. The split costs one flow per local network, and only for
+the addresses it concerns; a member change still touches that address's flows alone. A member
+entry that is a prefix (an address pair's CIDR) is left out on A when it overlaps a subnet of A
+at all. Address groups are addresses by definition, and are never split.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 from flows import actions, cookies, matches
 from flows.flow import Flow, flow
-from flows.model import Direction
+from flows.model import Direction, IPNetwork, Network
 from flows.rules import ACCEPT_TABLE, PRIO_CONJUNCTION, RULES_TABLE, ConjunctionKey
 
 CONJ_ID_BITS = 31
@@ -50,25 +64,61 @@ def owner_of_group(key: ConjunctionKey) -> str:
 
 
 def member_flow(direction: Direction, ethertype: int, address: str,
-                conj_ids: Iterable[int]) -> Flow:
+                conj_ids: Iterable[int], local_vlan: int | None = None) -> Flow:
+    """The far side is ``address``; with ``local_vlan``, only on that network."""
     field = matches.remote_address_field(direction, ethertype)
-    return flow(RULES_TABLE[direction], PRIO_CONJUNCTION,
-                (("ip" if ethertype == 4 else "ipv6", ""), (field, address)),
+    match = (("ip" if ethertype == 4 else "ipv6", ""),) + \
+        ((matches.network(local_vlan),) if local_vlan is not None else ()) + ((field, address),)
+    return flow(RULES_TABLE[direction], PRIO_CONJUNCTION, match,
                 tuple(actions.conjunction(cid, 2, 2) for cid in sorted(conj_ids)),
                 cookies.Kind.MEMBER)
 
 
-def member_flows(conj_ids: Mapping[ConjunctionKey, int],
-                 members: Mapping[str, Mapping[int, frozenset[str]]],
-                 ) -> dict[str, Flow]:
-    """Owner -> member flow, for every address of every group in use."""
-    by_address: dict[tuple[Direction, int, str], list[int]] = {}
-    for (group_id, direction, ethertype), conj_id in conj_ids.items():
-        for address in members.get(group_id, {}).get(ethertype, ()):
-            by_address.setdefault((direction, ethertype, address), []).append(conj_id)
-    return {owner_of_member(direction, ethertype, address):
-            member_flow(direction, ethertype, address, ids)
-            for (direction, ethertype, address), ids in by_address.items()}
+@dataclass(frozen=True, slots=True)
+class NetworkView:
+    """A local network as the member flows see it: its VLAN, identity and subnets."""
+
+    local_vlan: int
+    network_id: str
+    subnets: tuple[IPNetwork, ...]
+
+
+def network_views(networks: Mapping[int, Network]) -> tuple[NetworkView, ...]:
+    return tuple(NetworkView(vlan, n.network_id, n.subnets)
+                 for vlan, n in sorted(networks.items()))
+
+
+@lru_cache(maxsize=65536)
+def _entry(address: str) -> IPNetwork:
+    return ipaddress.ip_network(address)
+
+
+def overlaps_subnet(view: NetworkView, address: str) -> bool:
+    entry = _entry(address)
+    return any(entry.version == s.version and entry.overlaps(s) for s in view.subnets)
+
+
+def foreign_on(view: NetworkView, address: str, origins: frozenset[str]) -> bool:
+    """A member entry of ports on other networks only, inside a subnet of ``view``'s."""
+    return bool(origins) and view.network_id not in origins and overlaps_subnet(view, address)
+
+
+def address_flows(direction: Direction, ethertype: int, address: str,
+                  groups: Sequence[tuple[int, frozenset[str]]],
+                  views: Sequence[NetworkView]) -> tuple[tuple[Flow, ...], bool]:
+    """The member flows of one address, and whether they are split per network: ``groups``
+    are the (conjunction id, origin networks) of every group in use that has it as a member
+    (origins empty where unknown). One flow, or one per local network where the address is
+    foreign on some of them."""
+    if not groups:
+        return (), False
+    legit = {view.local_vlan: [cid for cid, origins in groups
+                               if not foreign_on(view, address, origins)]
+             for view in views if any(origins for _, origins in groups)}
+    if all(len(ids) == len(groups) for ids in legit.values()):
+        return (member_flow(direction, ethertype, address, [cid for cid, _ in groups]),), False
+    return tuple(member_flow(direction, ethertype, address, ids, vlan)
+                 for vlan, ids in sorted(legit.items()) if ids), True
 
 
 def conjunction_flow(key: ConjunctionKey, conj_id: int) -> Flow:

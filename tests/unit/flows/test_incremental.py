@@ -32,8 +32,10 @@ def base_info():
                "web": {"IPv4": [["10.0.0.1", None], ["10.0.1.5", None]]},
                "office": {"IPv4": [["192.0.2.0/24", None]]}}
     return sg_info(devices, copy.deepcopy(GROUPS), members,
-                   networks={"net1": {"local_vlan": 1, "uplink": {"ofport": 100, "vlan": 10}},
-                             "net2": {"local_vlan": 2, "uplink": None}})
+                   networks={"net1": {"local_vlan": 1, "uplink": {"ofport": 100, "vlan": 10},
+                                      "subnets": ["10.0.0.0/22"]},
+                             "net2": {"local_vlan": 2, "uplink": None,
+                                      "subnets": ["10.0.0.0/22"]}})
 
 
 addresses = st.sampled_from(["10.0.0.3", "10.0.0.1", "10.7.7.7", "10.9.0.0/16", "10.0.1.5"])
@@ -45,6 +47,13 @@ mutations = st.one_of(
     st.tuples(st.just("port-"), st.integers(1, 8), st.just(None)),
     st.tuples(st.just("port+"), st.integers(7, 9), st.sampled_from(list(GROUPS))),
     st.tuples(st.just("regroup"), st.integers(1, 6), st.sampled_from(list(GROUPS))),
+    # where a member lives (the resource cache tells), and the local networks' subnets
+    st.tuples(st.just("origin"), st.sampled_from(["admin", "web"]),
+              st.tuples(addresses, st.sampled_from([None, ["net1"], ["net2"], ["net9"],
+                                                    ["net1", "net9"]]))),
+    st.tuples(st.just("subnets"), st.sampled_from(["net1", "net2"]),
+              st.sampled_from([[], ["10.0.0.0/22"], ["10.0.1.0/24", "10.9.3.0/24"],
+                               ["10.7.0.0/16"]])),
 )
 
 
@@ -74,12 +83,23 @@ def mutate(info, mutation):
     if kind == "port+":
         info["devices"][f"p{a}"] = port(a, ips=(f"10.0.5.{a}",), groups=(b,))
         return {"ports": [f"p{a}"]}
+    if kind == "origin":
+        address, networks = b
+        by_address = info.setdefault("member_networks", {}).setdefault(a, {})
+        if networks is None:
+            by_address.pop(address, None)
+        else:
+            by_address[address] = networks
+        return {"members": [a]}
+    if kind == "subnets":
+        info["networks"][a]["subnets"] = b
+        return {}
     if kind == "regroup" and f"p{a}" in info["devices"]:
         info["devices"][f"p{a}"]["security_groups"] = [b]
     return {"ports": [f"p{a}"]}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(mutations, min_size=1, max_size=6))
 def test_updates_equal_a_full_compile(steps):
     info = base_info()
@@ -107,3 +127,72 @@ def test_member_change_touches_one_owner_per_direction_in_use():
     info["sg_member_ips"]["admin"]["IPv4"].append(["10.3.3.3", None])
     changes = compiler.update(parse_host(info), members=["admin"])
     assert list(changes) == ["member:ingress:4:10.3.3.3"]
+
+
+def overlap_info():
+    """db (net1) lets web in on 5432; web's member 10.0.0.5 lives on net2, and net1 -- the same
+    10.0.0.0/24 -- has a port of its own holding 10.0.0.5, in admin, not in web. web's member
+    10.1.0.6 lives on net3, outside net1's subnets: routed traffic, it matches anywhere."""
+    devices = {"db": port(1, ips=("10.0.0.9",), groups=("db",), vlan=1, network="net1"),
+               "intruder": port(2, ips=("10.0.0.5",), groups=("admin",), vlan=1,
+                                network="net1"),
+               "member": port(3, ips=("10.0.0.5",), groups=("web",), vlan=2, network="net2")}
+    members = {"web": {"IPv4": [["10.0.0.5", None], ["10.1.0.6", None]]},
+               "admin": {"IPv4": [["10.0.0.5", None]]}}
+    info = sg_info(devices, copy.deepcopy(GROUPS), members,
+                   networks={"net1": {"local_vlan": 1, "subnets": ["10.0.0.0/24"]},
+                             "net2": {"local_vlan": 2, "subnets": ["10.0.0.0/24"]}})
+    info["member_networks"] = {"web": {"10.0.0.5": ["net2"], "10.1.0.6": ["net3"]},
+                               "admin": {"10.0.0.5": ["net1"]}}
+    return info
+
+
+def member_lines(result, address):
+    return sorted(f.render_body() for owner, flows in result.owners.items()
+                  if owner.startswith("member:ingress:4:") and owner.endswith(f":{address}")
+                  for f in flows)
+
+
+def conjunction_of(result, group):
+    (flow,) = result.owners[f"remote:ingress:4:{group}"]
+    return dict(flow.match)["conj_id"]
+
+
+def test_a_member_from_another_network_does_not_match_where_its_address_is_someone_elses():
+    result = HostCompiler().compile(parse_host(overlap_info()))
+    web, admin = conjunction_of(result, "web"), conjunction_of(result, "admin")
+    lines = member_lines(result, "10.0.0.5")
+    # on net1 (reg6=0x1) 10.0.0.5 is the intruder's, a member of admin only; on net2 web's
+    assert len(lines) == 2
+    on_net1 = next(line for line in lines if "reg6=0x1," in line)
+    on_net2 = next(line for line in lines if "reg6=0x2," in line)
+    assert f"conjunction({web}," not in on_net1 and f"conjunction({admin}," in on_net1
+    assert f"conjunction({web}," in on_net2
+    # a member outside net1's subnets (routed to it) stays one flow for every network
+    (routed,) = member_lines(result, "10.1.0.6")
+    assert "reg6=" not in routed and f"conjunction({web}," in routed
+
+
+def test_without_member_networks_membership_stays_by_address_as_in_neutron():
+    info = overlap_info()
+    del info["member_networks"]
+    result = HostCompiler().compile(parse_host(info))
+    assert not any("reg6=" in line for line in member_lines(result, "10.0.0.5"))
+
+
+def test_a_member_change_with_networks_still_touches_only_its_address():
+    info = overlap_info()
+    compiler = HostCompiler()
+    compiler.compile(parse_host(info))
+    info["sg_member_ips"]["web"]["IPv4"].append(["10.0.0.7", None])
+    info["member_networks"]["web"]["10.0.0.7"] = ["net2"]
+    changes = compiler.update(parse_host(info), members=["web"])
+    assert sorted(changes) == ["member:ingress:4:10.0.0.7"]
+    (only,) = changes["member:ingress:4:10.0.0.7"]  # not on net1, where it cannot come from
+    assert dict(only.match)["reg6"] == "0x2"
+    # a member of web holds it on both networks now: one flow for all of them again
+    info["member_networks"]["web"]["10.0.0.7"] = ["net1", "net2"]
+    changes = compiler.update(parse_host(info), members=["web"])
+    assert sorted(changes) == ["member:ingress:4:10.0.0.7"]
+    (only,) = changes["member:ingress:4:10.0.0.7"]
+    assert "reg6" not in dict(only.match)
