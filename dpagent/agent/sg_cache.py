@@ -7,12 +7,23 @@ rules, remote groups' members) so that the compiler recomputes only that.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.model import HostModel, Network, Port, PortError, RemoteGroup, Rule
-from flows.parse import InputError, parse_groups, parse_members, parse_port
+from flows.model import HostModel, IPNetwork, Network, Port, PortError, RemoteGroup, Rule
+from flows.parse import (
+    InputError,
+    parse_groups,
+    parse_member_networks,
+    parse_members,
+    parse_port,
+    parse_subnets,
+)
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,6 +51,12 @@ class SecurityGroupCache:
         self._group_errors: dict[str, str] = {}
         self._raw_members: dict[str, Any] = {}
         self._members: dict[str, dict[int, frozenset[str]]] = {}
+        self._raw_member_networks: dict[str, Any] = {}
+        self._member_networks: dict[str, dict[int, dict[str, frozenset[str]]]] = {}
+        """remote group -> IP version -> member address -> the networks of its ports (only
+        from the resource cache's answers)"""
+        self._subnets: dict[str, tuple[IPNetwork, ...]] = {}
+        """network id -> its subnets (likewise)"""
         self._warnings: list[str] = []
         self.networks: dict[int, Network] = {}
 
@@ -64,6 +81,20 @@ class SecurityGroupCache:
                 self._raw_members[group_id] = by_family
                 self._members.update(parse_members({group_id: by_family}, self._warnings))
                 changed.members.add(group_id)
+        for group_id, by_address in (reply.get("member_networks") or {}).items():
+            if self._raw_member_networks.get(group_id) != by_address:
+                self._raw_member_networks[group_id] = by_address
+                self._member_networks.pop(group_id, None)
+                self._member_networks.update(
+                    parse_member_networks({group_id: by_address}, self._warnings))
+                changed.members.add(group_id)
+        for network_id, cidrs in (reply.get("network_subnets") or {}).items():
+            try:
+                subnets = parse_subnets(cidrs, f"network {network_id}")
+            except InputError as exc:
+                LOG.warning("subnets ignored: %s", exc)
+                continue
+            self._subnets[network_id] = subnets
         for port_id, device in (reply.get("devices") or {}).items():
             if port_id not in local:
                 continue
@@ -108,6 +139,12 @@ class SecurityGroupCache:
         for group_id in [g for g in self._raw_members if g not in remote]:
             self._raw_members.pop(group_id, None)
             self._members.pop(group_id, None)
+        for group_id in [g for g in self._raw_member_networks if g not in remote]:
+            self._raw_member_networks.pop(group_id, None)
+            self._member_networks.pop(group_id, None)
+        networks = {p.network_id for p in self._ports.values()}
+        for network_id in [n for n in self._subnets if n not in networks]:
+            del self._subnets[network_id]
 
     # -- questions -----------------------------------------------------------------------------
 
@@ -137,8 +174,12 @@ class SecurityGroupCache:
 
     def model(self) -> HostModel:
         """A snapshot for the compiler (new containers, shared immutable parts)."""
+        networks = {vlan: dataclasses.replace(n, subnets=self._subnets[n.network_id])
+                        if n.network_id in self._subnets else n
+                    for vlan, n in self.networks.items()}
         return HostModel(ports=dict(self._ports), groups=dict(self._groups),
-                         members=dict(self._members), networks=dict(self.networks),
+                         members=dict(self._members), networks=networks,
                          port_errors=tuple(self._port_errors.values()),
                          warnings=tuple(self._warnings[-100:]),
-                         group_errors=dict(self._group_errors))
+                         group_errors=dict(self._group_errors),
+                         member_networks=dict(self._member_networks))

@@ -11,7 +11,11 @@ neutron-server 29 gives them (``ml2/rpc.py`` ``get_device_details``; ``SecurityG
   ``source_ip_prefix`` / ``dest_ip_prefix`` by direction, the normalised CIDR if there is one,
   ``stateful`` from the group) and, for each remote group a rule names, its members' addresses
   (fixed IPs and address pairs, with their MACs) under the ethertypes the rules use it with;
-  an address group's addresses likewise.
+  an address group's addresses likewise. Two keys the server's reply does not have:
+  ``member_networks`` (remote group -> member address -> the networks of the ports holding
+  it) and ``network_subnets`` (the devices' networks -> their CIDRs), with which the compiler
+  keeps a member's address from matching on a network where it cannot legitimately arrive
+  (:mod:`flows.remote_groups`).
 """
 
 from __future__ import annotations
@@ -136,13 +140,17 @@ def security_group_info(cache: ResourceCache, port_ids: Iterable[str]) -> dict[s
         for entry in rules:
             entry["stateful"] = stateful
     members: dict[str, dict[str, list[list[str | None]]]] = {}
+    member_networks: dict[str, dict[str, list[str]]] = {}
     for group_id, ethertypes in remote.items():
         found: dict[str, set[tuple[str, str | None]]] = {e: set() for e in ethertypes}
+        origins: dict[str, set[str]] = {}
         for member in cache.member_ports(group_id):
             for ip, mac in _member_addresses(member):
                 if _ethertype(ip) in found:
                     found[_ethertype(ip)].add((ip, mac))
+                    origins.setdefault(ip, set()).add(member.network_id)
         members[group_id] = {e: [list(p) for p in sorted(v)] for e, v in found.items()}
+        member_networks[group_id] = {ip: sorted(n) for ip, n in sorted(origins.items())}
     for ag_id, ethertypes in address.items():
         found = {e: set() for e in ethertypes}
         ag = cache.address_groups.get(ag_id)
@@ -151,4 +159,8 @@ def security_group_info(cache: ResourceCache, port_ids: Iterable[str]) -> dict[s
                 found[_ethertype(ip)].add((ip, None))
         members[ag_id] = {e: [list(p) for p in sorted(v, key=lambda x: x[0])]
                           for e, v in found.items()}
-    return {"devices": devices, "security_groups": groups, "sg_member_ips": members}
+    subnets = {network_id: sorted(cache.subnets[s].cidr
+                                  for s in cache.subnets_of.get(network_id, ()))
+               for network_id in sorted({d["network_id"] for d in devices.values()})}
+    return {"devices": devices, "security_groups": groups, "sg_member_ips": members,
+            "member_networks": member_networks, "network_subnets": subnets}

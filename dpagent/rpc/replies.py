@@ -12,7 +12,9 @@ Shapes (CONTRACT.md 1.2 and 1.3):
 * SG_INFO 1.3: ``{'devices': {id: port}, 'security_groups': {sg: [rule]},
   'sg_member_ips': {sg: {'IPv4': [[ip, mac_or_None], ...]}}}``.  The 1.2 member form
   (plain IP strings, from a server ignoring ``call_version``) is accepted with a warning
-  and turned into ``[ip, None]`` pairs, so consumers see one form only.
+  and turned into ``[ip, None]`` pairs, so consumers see one form only. The resource
+  cache's answer adds ``member_networks`` and ``network_subnets`` (``resources.derive``);
+  they are passed on when they are objects, judged in detail where they are used.
 
 What a rule *means* -- protocols, port ranges, unknown rule fields, a port mixing
 stateful and stateless groups -- is judged by ``flows.parse`` and the compiler, which
@@ -46,6 +48,9 @@ from dpagent.rpc.validation import (
 )
 
 LOG = logging.getLogger(__name__)
+
+CACHE_ADDITIONS = ("member_networks", "network_subnets")
+"""What the cache-derived SG info has beyond the server's reply (``resources.derive``)."""
 
 
 class DeviceDetails(NamedTuple):
@@ -260,6 +265,12 @@ def check_security_group_info(reply: Any, requested: Sequence[str]) -> SecurityG
     for port_id, reason in sorted(failed.items()):
         LOG.warning("security group info: device %s failed: %s", port_id, reason)
     info = {"devices": devices, "security_groups": groups, "sg_member_ips": members}
+    for key in CACHE_ADDITIONS:
+        if key in body:
+            try:
+                info[key] = dict(expect_mapping(body[key], f"reply.{key}"))
+            except PayloadError as exc:
+                LOG.warning("security group info: %s ignored: %s", key, exc)
     return SecurityGroupInfo(info, failed, warnings)
 
 

@@ -3,13 +3,24 @@ the agent told exactly what changed, and what the host no longer uses forgotten.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dpagent.agent.sg_cache import SecurityGroupCache
 from dpagent.resources.control_plane import CacheControlPlane, ResourcePushes
-from dpagent.resources.objects import PortObject, RuleObject, SecurityGroupObject
+from dpagent.resources.objects import (
+    NetworkObject,
+    PortObject,
+    RuleObject,
+    SecurityGroupObject,
+    Segment,
+    SubnetObject,
+)
+from flows.compiler import HostCompiler
+from flows.model import Network
 from tests.unit.resources.test_cache import DB, HOST, NET, WEB, group, port, rule
 
 
@@ -303,3 +314,30 @@ def test_any_history_of_group_moves_and_late_pushes_ends_where_a_fresh_agent_doe
     fresh = CacheControlPlane(server, reports=None, host=HOST)  # type: ignore[arg-type]
     assert control.get_devices_details(["local"]) == fresh.get_devices_details(["local"])
     assert control.security_group_info(["local"]) == fresh.security_group_info(["local"])
+
+
+def test_the_cache_tells_members_networks_and_subnets_so_a_foreign_address_is_split():
+    """Overlapping addresses: WEB's member 10.0.0.5 is on net-2; net-1 (the db port's, the
+    same 10.0.0.0/24) cannot see it arrive, so its member flow matches on net-2 only."""
+    server = Server()
+    other = replace(port("local2", sgs=frozenset({DB}), ip="10.0.0.8"), network_id="net-2")
+    member = replace(port("member", host="compute2"), network_id="net-2")
+    server.objects["Port"] = [port("local", sgs=frozenset({DB}), ip="10.0.0.9"), other, member]
+    server.objects["SecurityGroup"] = [group(DB, 1, rule("r1"))]
+    server.objects["Network"] = [NetworkObject(n, 1, 1500, (Segment("vlan", "physnet1", v),))
+                                 for n, v in ((NET, 101), ("net-2", 102))]
+    server.objects["Subnet"] = [SubnetObject(f"subnet-{n}", 1, n, "10.0.0.0/24")
+                                for n in (NET, "net-2")]
+    control = CacheControlPlane(server, reports=None, host=HOST)  # type: ignore[arg-type]
+    control.get_devices_details(["local", "local2"])
+    info = control.security_group_info(["local", "local2"])
+    assert info["member_networks"][WEB] == {"10.0.0.5": ["net-2"]}
+    assert info["network_subnets"] == {NET: ["10.0.0.0/24"], "net-2": ["10.0.0.0/24"]}
+
+    sg_cache = SecurityGroupCache()
+    sg_cache.networks.update({1: Network(NET, 1, None), 2: Network("net-2", 2, None)})
+    sg_cache.ingest(info, {"local": {"ofport": 1, "local_vlan": 1},
+                           "local2": {"ofport": 2, "local_vlan": 2}})
+    result = HostCompiler().compile(sg_cache.model())
+    (only,) = result.owners["member:ingress:4:10.0.0.5"]
+    assert dict(only.match)["reg6"] == "0x2"
