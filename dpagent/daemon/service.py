@@ -52,6 +52,7 @@ from dpagent.rpc import topics
 from dpagent.rpc.consumers import NotificationConsumers
 from dpagent.rpc.notifications import TRUNK_PUSHES, overlay_catalog, resource_push_catalog
 from dpagent.rpc.plugin_api import PluginApi
+from dpagent.rpc.reconnects import Coalesced
 from dpagent.rpc.state_report import StateReporter, sriov_agent_configurations
 from dpagent.rpc.transport import make_transport
 from dpagent.rpc.trunks import TrunkApi
@@ -107,6 +108,9 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.overlay: Overlay | None = None  # br-tun, when [agent] tunnel_types is set
         self.trunks: TrunkBridges | None = None  # trunk bridges (VLAN-aware VMs)
         self.cache_control: RpcCacheControlPlane | None = None  # [agent] rpc_mode = cache
+        self._reconnected = Coalesced(self._resync)
+        """a consumer of the OVS side reconnected: its casts meanwhile are lost"""
+        self._sriov_reconnected: Coalesced | None = None
         self.started_at = time.time()
         self._last_problem: str | None = None
         self.exit_status = 0
@@ -180,15 +184,18 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             self._build_sriov()
         self.consumers = NotificationConsumers(
             self.transport, conf.agent.host,
-            AgentNotificationHandler(self.agent, self.sriov, conf.agent.host))
+            AgentNotificationHandler(self.agent, self.sriov, conf.agent.host),
+            on_reconnect=self._reconnected)
         if self.overlay is not None:
             self.overlay_consumers = NotificationConsumers(
                 self.transport, conf.agent.host, self.overlay,
-                catalog=overlay_catalog(self.overlay.settings.l2_population))
+                catalog=overlay_catalog(self.overlay.settings.l2_population),
+                on_reconnect=self._reconnected)
         if self.cache_control is not None:
             self.resource_consumers = NotificationConsumers(
                 self.transport, conf.agent.host, ResourcePushes(self.cache_control, self.agent),
-                catalog=resource_push_catalog({t: push_topic(t) for t in PUSHED}))
+                catalog=resource_push_catalog({t: push_topic(t) for t in PUSHED}),
+                on_reconnect=self._reconnected)
         self.reporter = StateReporter.from_conf(self.transport, conf,
                                                 state_callback=self._state_extras,
                                                 on_resync=self._resync,
@@ -231,6 +238,9 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                          getattr(self, "overlay_consumers", None),
                          getattr(self, "trunk_consumers", None),
                          getattr(self, "resource_consumers", None)])
+                    for pending in (self._reconnected, self._sriov_reconnected):
+                        if pending is not None:
+                            pending.cancel()
                 else:
                     getattr(self, part).stop()
             except Exception:  # noqa: BLE001 - stop everything we can
@@ -304,7 +314,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.ovsdb.watch_bridges(TRUNK_BRIDGE_PREFIX, trunks.bridge_changed,
                                  trunks.vif_elsewhere)
         self.trunk_consumers = NotificationConsumers(self.transport, conf.agent.host,
-                                                     trunks, catalog=TRUNK_PUSHES)
+                                                     trunks, catalog=TRUNK_PUSHES,
+                                                     on_reconnect=self._reconnected)
         return trunks
 
     def _resync(self, reason: str) -> None:
@@ -328,8 +339,10 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         trunks = TrunkApi(self.transport, conf.agent.host, timeout=conf.rpc_response_timeout)
         self.sriov = SriovPorts(RpcSriovControlPlane(self.plugin, trunks), self.sriov_vfs,
                                 device_retries=conf.agent.device_retries)
+        self._sriov_reconnected = Coalesced(self.sriov.resync)
         self.sriov_consumers = NotificationConsumers(self.transport, conf.agent.host,
-                                                     self.sriov, catalog=TRUNK_PUSHES)
+                                                     self.sriov, catalog=TRUNK_PUSHES,
+                                                     on_reconnect=self._sriov_reconnected)
         self.sriov_reporter = StateReporter(
             self.transport, conf.agent.host, interval=conf.agent.report_interval,
             timeout=conf.rpc_response_timeout,
@@ -386,6 +399,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if getattr(self, "reporter", None) is not None:
             snapshot["heartbeat"] = _heartbeat(self.reporter)
         snapshot["waiting_for"] = self._waiting_for()
+        # resyncs after consumers reconnected (their queues were lost meanwhile)
+        snapshot["consumer_reconnects"] = self._reconnected.fired
         snapshot["started_at"] = self.started_at
         snapshot["pid"] = os.getpid()
         if getattr(self, "physnets", None) is not None:

@@ -9,8 +9,9 @@ them -- an admin-down ``port_update`` followed by an admin-up one is never seen 
 way round -- which is also why handlers must return quickly.
 
 Fanout queues are not durable: casts sent while the agent is disconnected from the broker
-are lost.  After any outage, the agent core should resync (the heartbeat's ``revived``
-reply is the usual trigger).
+are lost.  After any outage, the agent core should resync: the heartbeat's ``revived``
+reply, its reconnection, and (``on_reconnect``) a consumer's own reconnection, which the
+heartbeat does not see when only the consumer's queue went (:mod:`dpagent.rpc.reconnects`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dpagent.rpc.notifications import (
     ResourcePushNotifications,
     TrunkNotifications,
 )
+from dpagent.rpc.reconnects import ReconnectCallback, watch_reconnects
 from dpagent.rpc.transport import rpc_server, stop_servers
 
 LOG = logging.getLogger(__name__)
@@ -41,15 +43,20 @@ class NotificationConsumers:
                  handler: AgentNotifications | TrunkNotifications | OverlayNotifications
                  | ResourcePushNotifications, *,
                  topics: list[str] | None = None,
-                 catalog: Mapping[str, tuple[type[Any], bool]] = CONSUMED) -> None:
+                 catalog: Mapping[str, tuple[type[Any], bool]] = CONSUMED,
+                 on_reconnect: ReconnectCallback | None = None) -> None:
         """``catalog``: topic -> (endpoint class, fanout); :data:`CONSUMED` for the OVS side,
-        :data:`TRUNK_PUSHES` (with a TrunkNotifications handler) for the SR-IOV side."""
+        :data:`TRUNK_PUSHES` (with a TrunkNotifications handler) for the SR-IOV side.
+        ``on_reconnect(reason)``: a consumer reconnected (its queue was lost meanwhile)."""
         self.transport = transport
         self.host = host
         self.handler = handler
         self.stats = NotificationStats()
         self.catalog = catalog
         self.topics = list(catalog) if topics is None else topics
+        self.on_reconnect = on_reconnect
+        self.unwatched: list[str] = []
+        """topics whose reconnections cannot be watched (not oslo.messaging's rabbit driver)"""
         self._servers: list[oslo_messaging.MessageHandlingServer] = []
 
     def start(self) -> None:
@@ -68,9 +75,16 @@ class NotificationConsumers:
                                     [endpoint_cls(self.handler, self.stats)])
                 server.start(override_pool_size=1)
                 self._servers.append(server)
+                if self.on_reconnect is not None and \
+                        not watch_reconnects(server, topic, self.on_reconnect):
+                    self.unwatched.append(topic)
         except BaseException:
             self.stop()
             raise
+        if self.unwatched:
+            LOG.warning("reconnections of the consumers of %s cannot be watched with this "
+                        "messaging driver: a queue lost while the heartbeat's connection stays "
+                        "up goes unnoticed", ", ".join(self.unwatched))
         LOG.info("consuming %s for host %s", ", ".join(self.topics), self.host)
 
     def stop(self, timeout: float | None = None) -> bool:

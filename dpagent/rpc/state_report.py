@@ -19,7 +19,8 @@ What the reply means (CONTRACT.md 1.1, DESIGN.md 2):
   counts: a merely slow server (timeouts) does not trigger it, so an overloaded server
   is not hit by every agent's full resync at once.  Pass ``resync_on_reconnect=False``
   to get neutron's behaviour.  A broker restart that falls between two reports goes
-  unnoticed here: oslo.messaging tells nobody when a consumer reconnects.
+  unnoticed here (oslo.messaging tells nobody when a consumer reconnects): the consumers'
+  own watch notices it (:mod:`dpagent.rpc.reconnects`).
 * ``None`` -- the server dropped the report (its ``time`` predates the server's start):
   counted as a failure and retried soon.
 

@@ -241,6 +241,53 @@ def test_member_update_and_admin_state_over_the_broker(rpc_mode, tmp_path, ovs_s
         clean_up(daemon, ovs_sandbox, bridge)
 
 
+def test_a_push_lost_with_a_deleted_queue_is_made_good_by_a_resync(
+        tmp_path, ovs_sandbox, rabbit_broker, transport_url, double, netns_vm):
+    """A partial broker failure: the queue of the agent's rule pushes goes (deleted here) while
+    its heartbeat's connection stays up. A rule added before the consumer has declared it again
+    is lost with it; the agent notices the reconnection and resyncs, so the rule is enforced
+    (in cache mode nothing else would ever bring it)."""
+    if rabbit_broker.external_url is not None:
+        pytest.skip("needs the private broker, whose queues the test deletes")
+    host = f"compute-{uuid.uuid4().hex[:6]}"
+    bridge = f"br-d{uuid.uuid4().hex[:6]}"
+    net = double.model.add_network("n1", cidr="10.7.0.0/24", network_type="vxlan",
+                                   physical_network=None)
+    db, plain = (double.model.add_security_group() for _ in range(2))
+    for group in (db, plain):
+        double.add_rule(group.id, notify=False, direction="egress", ethertype="IPv4")
+    daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading",
+                          extra="\n[agent]\nrpc_mode = cache\n")
+    sock = str(tmp_path / "status.sock")
+    try:
+        double.wait_for_call("report_state", timeout=30)
+        wait_for(lambda: os.path.exists(sock), what="status socket")
+        db_port = double.add_port(net.id, host=host, security_groups=[db.id])
+        cli_port = double.add_port(net.id, host=host, security_groups=[plain.id])
+        db_vm, cli_vm = (netns_vm(name, bridge=bridge, mac=p.mac_address,
+                                  ipv4=[f"{p.fixed_ips[0]['ip_address']}/24"], iface_id=p.id)
+                         for name, p in (("ldb", db_port), ("lcli", cli_port)))
+        wait_for(lambda: all(double.model.ports[p.id].status == "ACTIVE"
+                             for p in (db_port, cli_port)), what="ports up")
+        db_vm.tcp_listen(5432)
+        assert not cli_vm.tcp_connect(db_vm.ip4, 5432, timeout=1)
+        assert query(sock)["consumer_reconnects"] == 0
+
+        vhost = transport_url.rsplit("/", 1)[1]
+        queues = rabbit_broker.rabbitmqctl("list_queues", "-p", vhost, "name").split()
+        (rules,) = [q for q in queues
+                    if q.startswith("neutron-vo-SecurityGroupRule-") and "_fanout_" in q]
+        rabbit_broker.rabbitmqctl("delete_queue", "-p", vhost, rules)
+        double.add_rule(db.id, direction="ingress", ethertype="IPv4", protocol="tcp",
+                        port_range_min=5432, port_range_max=5432)  # pushed into nothing
+        wait_for(lambda: cli_vm.tcp_connect(db_vm.ip4, 5432, timeout=1), timeout=20,
+                 what="the lost rule enforced after the resync")
+        assert query(sock)["consumer_reconnects"] == 1
+        assert "reconnected to the broker" in (tmp_path / "dpagent.log").read_text()
+    finally:
+        clean_up(daemon, ovs_sandbox, bridge)
+
+
 def test_broker_outage_of_60s(tmp_path, ovs_sandbox, rabbit_broker, transport_url, double,
                               netns_vm):
     """RabbitMQ stopped for 60 s: traffic keeps flowing, the daemon stays up, a VIF plugged
