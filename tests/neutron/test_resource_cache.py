@@ -142,3 +142,35 @@ def test_changes_reach_the_dataplane_from_pushes_alone(neutron_api, neutron_agen
     wait_for(lambda: vm_new.tcp_connect(vm_db.ip4, 5432, timeout=1), 10, what="new member")
     assert pulls(agent) - gap == 0
     assert pulls(agent) - before <= 3  # the new port only (app and its members are known)
+
+
+def test_a_members_address_held_on_another_network_gets_no_members_access(
+        neutron_api, neutron_agent, vlan_network):
+    """Overlapping addresses (issue 16, item 6): net A and net B are both 10.74.0.0/24; web's
+    member on net B (another host) has 10.74.0.50, and on net A the intruder holds 10.74.0.50
+    too without being in web. db (net A) lets web in on tcp/5432: the intruder is refused, a
+    member of web on net A gets in."""
+    agent = neutron_agent("overlap", rpc_mode="cache")
+    wait_agent_alive(neutron_api, agent.host)
+    net_a, net_b = vlan_network("10.74.0.0/24"), vlan_network("10.74.0.0/24")
+    web = group(neutron_api, "web", EGRESS_ALL)
+    plain = group(neutron_api, "plain", EGRESS_ALL)
+    db = group(neutron_api, "db", EGRESS_ALL, ICMP_IN,
+               {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+                "port_range_min": 5432, "port_range_max": 5432, "remote_group_id": web["id"]})
+    shared = "10.74.0.50"
+    neutron_api.create_port(net_b["id"], host="other-host", security_groups=[web["id"]],
+                            fixed_ips=[{"subnet_id": net_b["subnet"]["id"],
+                                        "ip_address": shared}])
+    intruder = neutron_api.create_port(net_a["id"], host=agent.host,
+                                       security_groups=[plain["id"]],
+                                       fixed_ips=[{"subnet_id": net_a["subnet"]["id"],
+                                                   "ip_address": shared}])
+    vm_intruder = agent.plug(intruder, "intruder")
+    _, (vm_db, vm_friend) = plugged(neutron_api, agent, net_a, [[db], [web]], ["db", "friend"])
+    wait_ports_status(neutron_api, [intruder["id"]], "ACTIVE", timeout=30)
+    assert vm_intruder.ip4 == shared
+    vm_db.tcp_listen(5432)
+    wait_tcp(vm_friend, vm_db.ip4, 5432, allowed=True, timeout=10)
+    wait_ping(vm_intruder, vm_db.ip4)  # the intruder reaches db, just not on 5432
+    assert not vm_intruder.tcp_connect(vm_db.ip4, 5432, timeout=1.5)
