@@ -27,6 +27,12 @@ A simulated host is the agent's control-plane side only, in this process:
   the agent stub's ``security_groups_member_updated`` / ``_rule_updated`` re-derive
   ``security_group_info`` from the cache (a server call only for a gap).
 
+One of the N hosts is real (unless ``--no-real-host``): a ``dpagent`` daemon in the run's
+mode on a private OVS (netdev), with its 2 ports plugged as namespace VMs, registered by its
+own ``report_state`` (no further heartbeat in the run); it converged when the change's flow is
+on its br-int (``ovs-ofctl dump-flows`` every 20 ms). Its server calls are in ``rx`` (the
+broker's count), not in ``calls`` (the simulated hosts' own count).
+
 Either way, the host converged at the first reply (legacy) or derivation (cache) that shows
 the change. Consumers are shared: one RPC server per topic (legacy: the security-group topic;
 cache: every ``neutron-vo-<Type>-<version>`` of :data:`PUSHED`) for all hosts of a run, its
@@ -91,6 +97,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -108,6 +115,7 @@ CIDR = "10.80.0.0/16"
 MEMBER_IPS = (f"10.80.250.{i}" for i in range(1, 250))
 RULE_PORT = 22
 QUIET = 0.5
+FLOW_POLL = 0.02
 """seconds without a host's call starting or ending before a change window may end"""
 TICK = os.sysconf("SC_CLK_TCK")
 CPU_CLASSES = ("api", "rpc", "periodic", "db")
@@ -307,8 +315,12 @@ class Probe:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, host: str, info: dict[str, Any]) -> None:
+        if self.started is not None and host not in self.seen and self.expected(info):
+            self.record(host)
+
+    def record(self, host: str) -> None:
         started = self.started
-        if started is None or host in self.seen or not self.expected(info):
+        if started is None or host in self.seen:
             return
         elapsed = time.monotonic() - started
         with self.lock:
@@ -421,6 +433,90 @@ class LegacyHost:
                 if not self._again:
                     self._busy = False
                     return
+
+
+class RealHost:
+    """The one host of a run that is the whole agent: a ``dpagent`` daemon in the run's mode on
+    the lab's private OVS (its own br-int and physical bridge), its ports plugged as namespace
+    VMs. Converged when its br-int holds the change's flow: ``ovs-ofctl dump-flows`` every
+    :data:`FLOW_POLL` s on a thread of its own (so its times are late by up to that much)."""
+
+    def __init__(self, lab: Lab, bench: Bench, name: str, mode: str) -> None:
+        from tests.functional.daemon.test_daemon import start_daemon
+
+        tag = uuid.uuid4().hex[:6]
+        self.lab, self.bench, self.name = lab, bench, name
+        self.bridge, self.phys = f"br-i{tag}", f"br-p{tag}"
+        self.directory = lab.directory / name
+        self.directory.mkdir()
+        self.vms: list[Any] = []
+        self.expected: dict[str, str] = {}
+        """probe kind -> a text the change's flow has"""
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="real-host", daemon=True)
+        sandbox = lab.sandbox
+        sandbox.vsctl("--may-exist", "add-br", self.phys, "--", "set", "Bridge", self.phys,
+                      "datapath_type=netdev")
+        extra = f"\n[ovs]\nbridge_mappings = {PHYSNET}:{self.phys}\n" \
+                f"\n[agent]\nrpc_mode = {mode}\n"
+        # heartbeats: one at start, then none in the run (the server's agent_down_time is long)
+        self.process = start_daemon(self.directory, sandbox, lab.server.transport_url, name,
+                                    self.bridge, "threading", extra=extra, debug=False,
+                                    report_interval=3000, rpc_timeout=60)
+
+    def wait_registered(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.lab.api.list_agents(host=self.name):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"real host {self.name} did not register "
+                                   f"(exit {self.process.poll()})")
+            time.sleep(0.2)
+
+    def plug(self, ports: list[dict[str, Any]], timeout: float = 60.0) -> None:
+        """Plug VMs for ``ports`` and wait until they are ACTIVE with their flows."""
+        from dpagent.lab.netns import NetnsVM
+
+        for i, port in enumerate(ports):
+            ip = port["fixed_ips"][0]["ip_address"]
+            self.vms.append(NetnsVM(self.lab.sandbox, self.bridge, f"rh{i}",
+                                    port["mac_address"], ipv4=[f"{ip}/16"],
+                                    iface_id=port["id"]))
+        deadline = time.monotonic() + timeout
+        while any(self.lab.api.show_port(p["id"])["status"] != "ACTIVE" for p in ports):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"real host {self.name}: ports not ACTIVE in {timeout} s")
+            time.sleep(0.3)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(FLOW_POLL):
+            probe = self.bench.probe
+            if probe is None or probe.started is None or self.name in probe.seen:
+                continue
+            text = self.expected.get(probe.kind)
+            try:
+                flows = self.lab.sandbox.ofctl("dump-flows", self.bridge)
+            except Exception:  # noqa: BLE001 - a dump that failed is tried again
+                self.bench.error("real host: dump-flows failed")
+                continue
+            if text is not None and text in flows:
+                probe.record(self.name)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher.is_alive():
+            self._watcher.join()
+        for vm in reversed(self.vms):
+            vm.destroy()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for bridge in (self.bridge, self.phys):
+            self.lab.sandbox.del_bridge(bridge)
 
 
 class LegacyFanout:
@@ -548,6 +644,8 @@ class Row:
     times: list[float]
     never: list[str]
     errors: Counter[str]
+    real: float | None = None
+    """the real host's time to the change's flow on its br-int (None: none, or it never)"""
 
 
 @dataclass
@@ -573,6 +671,10 @@ class Lab:
     net: dict[str, Any]
     subnet: dict[str, Any]
     args: argparse.Namespace
+    sandbox: Any = None
+    """the private OVS of the real host (None: ``--no-real-host``)"""
+    directory: Path = Path()
+    """where the real hosts' configs and logs go"""
 
 
 def new_transport(url: str) -> Any:
@@ -705,8 +807,13 @@ def run_one(lab: Lab, hosts: int, mode: str) -> tuple[Setup, list[Row]]:
                     "remote_group_id": web["id"]})
         made_groups.append(db["id"])
 
-        # registered: one report each
+        # the real host (the last name) registers itself; the simulated ones: one report each
         started = time.monotonic()
+        real: RealHost | None = None
+        if lab.sandbox is not None:
+            real = RealHost(lab, bench, names[-1], mode)
+            stack.callback(real.close)
+        simulated = names[:-1] if real is not None else names
         configs = configurations()
 
         def register(name: str) -> None:
@@ -715,12 +822,15 @@ def run_one(lab: Lab, hosts: int, mode: str) -> tuple[Setup, list[Row]]:
             reply = reporter.report_once()
             if reply not in ("new", "alive", "revived"):
                 raise RuntimeError(f"{name}: report_state failed: {reporter.status()}")
-        parallel(register, names, min(hosts, 10))
+        parallel(register, simulated, min(hosts, 10))
+        if real is not None:
+            real.wait_registered()
         register_time = time.monotonic() - started
 
         # 2 ports each in db, bound to it (the API answers one request at a time)
         started = time.monotonic()
         ports: dict[str, list[str]] = {}
+        real_ports: list[dict[str, Any]] = []
         for name in names:
             ports[name] = []
             for _ in range(PORTS_PER_HOST):
@@ -731,6 +841,10 @@ def run_one(lab: Lab, hosts: int, mode: str) -> tuple[Setup, list[Row]]:
                     raise RuntimeError(f"port of {name} not bound: binding:vif_type "
                                        f"{port.get('binding:vif_type')!r}")
                 ports[name].append(port["id"])
+                if real is not None and name == real.name:
+                    real_ports.append(port)
+        if real is not None:
+            real.plug(real_ports)
         ports_time = time.monotonic() - started
 
         # the hosts, and their consumers (started before the first fetch, as the agent does)
@@ -742,7 +856,7 @@ def run_one(lab: Lab, hosts: int, mode: str) -> tuple[Setup, list[Row]]:
             legacy = [LegacyHost(bench, name,
                                  PluginApi(host_transport[name], name, timeout=120.0),
                                  ports[name], pool)
-                      for name in names]
+                      for name in simulated]
             sims = legacy
             fanout: LegacyFanout | PushFanout = LegacyFanout(legacy)
             consumers = NotificationConsumers(
@@ -753,7 +867,7 @@ def run_one(lab: Lab, hosts: int, mode: str) -> tuple[Setup, list[Row]]:
             from dpagent.resources.control_plane import PUSHED, ResourcesApi, push_topic
             cached = [CacheHost(bench, name, CountingResources(
                 ResourcesApi(host_transport[name], timeout=120.0), bench), ports[name])
-                for name in names]
+                for name in simulated]
             sims = cached
             fanout = PushFanout(cached)
             consumers = NotificationConsumers(
@@ -778,6 +892,9 @@ def run_one(lab: Lab, hosts: int, mode: str) -> tuple[Setup, list[Row]]:
         time.sleep(args.settle)  # the port creations' notifications and pushes go by
 
         member_ip = next(MEMBER_IPS)
+        if real is not None:
+            real.expected = {"member": f"nw_src={member_ip}",
+                             "rule": f"tp_dst={RULE_PORT}"}
         changes: list[tuple[str, Probe, Callable[[], Any]]] = [
             ("member", Probe("member", member_shown(web["id"], member_ip), hosts),
              lambda: made_ports.append(api.create_port(
@@ -795,7 +912,8 @@ def run_one(lab: Lab, hosts: int, mode: str) -> tuple[Setup, list[Row]]:
             idle, _ = measure(lab, bench, None, None, window.seconds, args.timeout)
             never = sorted(set(names) - set(probe.seen))
             rows.append(Row(change, hosts, mode, api_time, window, idle,
-                            sorted(probe.seen.values()), never, bench.errors - errors_before))
+                            sorted(probe.seen.values()), never, bench.errors - errors_before,
+                            probe.seen.get(real.name) if real is not None else None))
         setup.received = Counter(fanout.received)
     return setup, rows
 
@@ -855,6 +973,8 @@ def main() -> int:
                         help="longest wait for every host to converge (default 30)")
     parser.add_argument("--settle", type=float, default=3.0,
                         help="seconds waited after a run's set-up (default 3)")
+    parser.add_argument("--no-real-host", action="store_true",
+                        help="every host simulated (default: one is a dpagent daemon on OVS)")
     parser.add_argument("--hosts-per-transport", type=int, default=10,
                         help="simulated hosts sharing one oslo.messaging transport (default 10)")
     args = parser.parse_args()
@@ -892,6 +1012,11 @@ def main() -> int:
                   BrokerCounts(broker, server.vhost.name),
                   SqlCounts(server.directory / "mysql.sock"),
                   server.directory / "log" / "neutron-api.out", net, subnet, args)
+        if not args.no_real_host:
+            from dpagent.lab.ovs_sandbox import OVSSandbox
+            lab.sandbox = stack.enter_context(OVSSandbox())
+            lab.directory = Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="dpagent-scale-")))
         kinds = Counter(lab.cpu.processes().values())
         print("cache scale benchmark: N simulated hosts (the agent's control-plane side, in "
               "this process) against neutron-server 29")
@@ -899,6 +1024,10 @@ def main() -> int:
               "processes: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
         print(f"  each host: {PORTS_PER_HOST} ports in db (tcp/5432 from remote group web), "
               f"bound to it; hosts {', '.join(map(str, sizes))}; modes {', '.join(modes)}")
+        if lab.sandbox is not None:
+            print("  of each run's N hosts one is real: a dpagent daemon in the run's mode on a "
+                  "private OVS, its ports plugged as namespace VMs (converged: the change's "
+                  f"flow on its br-int, polled every {FLOW_POLL * 1000:.0f} ms)")
         for hosts in sizes:
             for mode in modes:
                 try:
@@ -937,6 +1066,8 @@ def main() -> int:
         note = f"  {row.change} N={row.hosts} {row.mode}: pushes [{pushed or 'none'}]; " \
                f"idle window: calls {row.idle.calls}, rx {count(row.idle.rx)}, sql " \
                f"{count(row.idle.sql)}, pushes {sum(row.idle.pushes.values())}"
+        if row.real is not None:
+            note += f"; the real host's flow in {ms(row.real)} ms"
         if row.never:
             note += f"; never converged: {len(row.never)} ({', '.join(row.never[:3])}...)"
         if row.errors:
