@@ -177,6 +177,10 @@ class Agent:
         """network id -> its segment"""
         self.ports: dict[str, PortRecord] = {}
         self.admin_state_up = True
+        self.wired_before: set[str] = set()
+        """VIF (port) names a previous run had wired (their OVSDB ports carry its local-VLAN
+        record): under a cordon the first sync keeps them working, as the run before did;
+        only VIFs new since then are held"""
         self.synced_once = False
         self.flush_on_first_sync = False
         """drop_flows_on_start: replace every dpagent flow at the first sync, even right ones."""
@@ -516,6 +520,7 @@ class Agent:
         self.last_sync = time.time()
         if not self.synced_once:
             self.synced_once = True
+            self.wired_before.clear()  # what is wired now is known as such
             if self._on_first_sync is not None:
                 self._on_first_sync()
 
@@ -523,7 +528,8 @@ class Agent:
         ids = sorted(p for p in port_ids if p in self.ports)
         if not self.admin_state_up:
             # Cordoned: wired ports keep working and keep getting updates; new ones wait.
-            held = [p for p in ids if self.ports[p].state != "wired"]
+            held = [p for p in ids if self.ports[p].state != "wired"
+                    and self.ports[p].vif.name not in self.wired_before]
             self._park({p: ("admin-down", "the agent is administratively down") for p in held})
             self._report(up=[], down=held)
             ids = [p for p in ids if p not in held]

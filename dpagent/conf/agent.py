@@ -119,6 +119,16 @@ AGENT_OPTS = [
         "that pushes versioned objects and answers bulk_pull (neutron-server since Pike, "
         "dpagent-controller); 'legacy' works with any.",
     ),
+    cfg.FloatOpt(
+        "admin_state_timeout",
+        default=2.0,
+        min=0.0,
+        help="Seconds to wait at start (and after a resync) for the server's answer to "
+        "get_admin_state: a neutron-server with the neutron-dpagent extension tells the "
+        "administrative state set through its agents API, so that an agent restarted while "
+        "cordoned stays cordoned. A server without it does not answer: the agent starts "
+        "administratively up, as before, and asks no more. 0: never ask.",
+    ),
     cfg.IntOpt(
         "device_retries",
         mutable=True,

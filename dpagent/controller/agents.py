@@ -7,7 +7,9 @@ neutron's ``agents_db`` semantics, which dpagent's heartbeat turns into a full r
 
 Administrative state only means something to an agent that acts on it: dpagent declares
 that by putting ``admin_state_up`` in its heartbeat's configurations.  Setting it on any
-other agent (neutron's own L2 agents ignore it) is refused with the reason.
+other agent (neutron's own L2 agents ignore it) is refused with the reason. The rule and its
+words are neutron-dpagent's too (``neutron-dpagent/neutron_dpagent/admin_state.py``, which
+neutron-server loads); neither package may import the other, so a unit test keeps them equal.
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ from dpagent.controller.store import Store
 
 ADMIN_STATE_KEY = "admin_state_up"
 """The configurations key by which an agent declares that it honours admin_state_up."""
+
+SCHEDULED_BY_ADMIN_STATE = ("DHCP agent", "L3 agent")
+"""neutron's own agent types whose schedulers skip administratively down agents."""
+
+
+def honours_admin_state(agent_type: str, configurations: Mapping[str, Any] | None) -> bool:
+    return agent_type in SCHEDULED_BY_ADMIN_STATE or ADMIN_STATE_KEY in (configurations or {})
+
+
+def refusal(agent_id: str, agent_type: str, host: str) -> str:
+    return (f"agent {agent_id} ({agent_type} on {host}) does not declare administrative "
+            f"state support (no '{ADMIN_STATE_KEY}' in its reported configurations): setting "
+            "admin_state_up would have no effect there")
 
 AGENT_TYPE_FOR_VNIC = {"normal": "Open vSwitch agent", "direct": "NIC Switch agent"}
 
@@ -104,11 +119,8 @@ class AgentRegistry:
             agent = self._agents.get(agent_id)
             if agent is None:
                 raise AgentNotFound(f"agent {agent_id} could not be found")
-            if ADMIN_STATE_KEY not in agent.configurations:
-                raise AdminStateUnsupported(
-                    f"agent {agent_id} ({agent.agent_type} on {agent.host}) does not declare "
-                    f"administrative state support (no '{ADMIN_STATE_KEY}' in its reported "
-                    f"configurations): setting admin_state_up would have no effect there")
+            if not honours_admin_state(agent.agent_type, agent.configurations):
+                raise AdminStateUnsupported(refusal(agent_id, agent.agent_type, agent.host))
             agent.admin_state_up = up
             self.store.put_agent(agent)
             return copy.deepcopy(agent)

@@ -44,6 +44,17 @@ class AgentCallbacks(_Endpoint):
         return self.state.report_state(agent_state, time)
 
 
+class AdminStateCallbacks(_Endpoint):
+    """neutron-dpagent's ``get_admin_state`` (topic ``dpagent-plugin``), which the controller
+    answers as the extension does: an agent restarted while cordoned stays cordoned."""
+
+    target = oslo_messaging.Target(version=topics.ADMIN_STATE_VERSION)
+
+    def get_admin_state(self, ctxt: Any, /, host: str, agent_type: str) -> dict[str, Any]:
+        agent = self.state.agents.find(agent_type, host)
+        return {"admin_state_up": agent.admin_state_up if agent is not None else None}
+
+
 class PluginCallbacks(_Endpoint):
     """neutron.plugins.ml2.rpc.RpcCallbacks 1.9 (what an L2 agent uses)."""
 
@@ -136,6 +147,7 @@ class RpcServer:
             topics.PLUGIN: [PluginCallbacks(self.state), SecurityGroupCallbacks(self.state),
                             ResourcesPullCallbacks(self.state), agent],
             TRUNK_TOPIC: [TrunkSkeleton(self.state)],
+            topics.ADMIN_STATE: [AdminStateCallbacks(self.state)],
         }
 
     def start(self) -> None:

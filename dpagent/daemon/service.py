@@ -49,6 +49,7 @@ from dpagent.physnet.config import PhysnetConfigError
 from dpagent.physnet.segments import recorded_networks
 from dpagent.resources.control_plane import PUSHED, ResourcePushes, ResourcesApi, push_topic
 from dpagent.rpc import topics
+from dpagent.rpc.admin_state import AdminStateApi
 from dpagent.rpc.consumers import NotificationConsumers
 from dpagent.rpc.notifications import TRUNK_PUSHES, overlay_catalog, resource_push_catalog
 from dpagent.rpc.plugin_api import PluginApi
@@ -111,6 +112,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self._reconnected = Coalesced(self._resync)
         """a consumer of the OVS side reconnected: its casts meanwhile are lost"""
         self._sriov_reconnected: Coalesced | None = None
+        self.admin_state: AdminStateApi | None = None  # [agent] admin_state_timeout > 0
         self.started_at = time.time()
         self._last_problem: str | None = None
         self.exit_status = 0
@@ -176,16 +178,21 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.agent = Agent(settings, self.ovsdb, control,
                            Dataplane(programmer), vlans, on_first_sync=self._first_sync,
                            uplinks=HostUplinks(self.physnets, self.overlay))
+        self.agent.wired_before = {name for name, config in recorded.items()
+                                   if config.get("net_uuid")}
         if conf.agent.drop_flows_on_start:
             self.agent.flush_on_first_sync = True
         self.ovsdb.watch(self.agent.vif_event, self._ovsdb_reconnected, bridge)
         trunks = self.trunks = self._build_trunks() if conf.ovs.trunk_enabled else None
         if conf.sriov.physical_device_mappings:
             self._build_sriov()
-        self.consumers = NotificationConsumers(
-            self.transport, conf.agent.host,
-            AgentNotificationHandler(self.agent, self.sriov, conf.agent.host),
-            on_reconnect=self._reconnected)
+        self.notifications = AgentNotificationHandler(self.agent, self.sriov, conf.agent.host)
+        self.consumers = NotificationConsumers(self.transport, conf.agent.host,
+                                               self.notifications,
+                                               on_reconnect=self._reconnected)
+        if conf.agent.admin_state_timeout > 0:
+            self.admin_state = AdminStateApi(self.transport, conf.agent.host,
+                                             conf.agent.admin_state_timeout)
         if self.overlay is not None:
             self.overlay_consumers = NotificationConsumers(
                 self.transport, conf.agent.host, self.overlay,
@@ -203,6 +210,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if self.cache_control is not None:
             # before the first pulls: a change between a pull and the subscription is lost
             self.resource_consumers.start()
+        self._starting = "the server's answer to get_admin_state"
+        self._learn_admin_state()  # before the first sync wires anything
         self.agent.start()
         if trunks is not None:
             self.trunk_consumers.start()
@@ -318,7 +327,19 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                                                      on_reconnect=self._reconnected)
         return trunks
 
+    def _learn_admin_state(self) -> None:
+        """Take the administrative state the server's agents API holds (neutron-dpagent), if
+        it says: set while the agent was away, its ``agent_updated`` cast is lost."""
+        if self.admin_state is None or self.agent is None:
+            return
+        up = self.admin_state.fetch(topics.AGENT_TYPE_OVS)
+        if up is not None and up != self.agent.admin_state_up:
+            LOG.info("the server says this agent is administratively %s",
+                     "up" if up else "down (cordoned)")
+            self.notifications.on_agent_updated(up)
+
     def _resync(self, reason: str) -> None:
+        self._learn_admin_state()  # its change may have been lost too
         if self.cache_control is not None:  # pushes may have been lost meanwhile
             self.cache_control.resync()
         if self.agent is not None:

@@ -177,9 +177,11 @@ class NeutronServer:
 
     def __init__(self, broker: RabbitBroker, *, agent_down_time: int = 75,
                  venv: Path | None = None, cache_dir: Path | None = None,
-                 start_timeout: float = 120.0) -> None:
+                 start_timeout: float = 120.0, dpagent_extension: bool = True) -> None:
         self.broker = broker
         self.agent_down_time = agent_down_time
+        self.dpagent_extension = dpagent_extension
+        """load neutron-dpagent (``service_plugins = ...,dpagent``), as a dpagent cloud does"""
         self.venv = venv or venv_path()
         self.cache_dir = cache_dir or Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
         self.start_timeout = start_timeout
@@ -289,7 +291,7 @@ class NeutronServer:
         (self._etc / "neutron.conf").write_text(f"""\
 [DEFAULT]
 core_plugin = ml2
-service_plugins = trunk
+service_plugins = {'trunk,dpagent' if self.dpagent_extension else 'trunk'}
 auth_strategy = noauth
 transport_url = {self.transport_url}
 control_exchange = neutron

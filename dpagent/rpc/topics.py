@@ -44,6 +44,9 @@ SUBPORT_PUSH: Final = "neutron-vo-SubPort-1.0"
 RESOURCE_PUSH_VERSION: Final = "1.1"
 # dpagent's own, for its administrative state: cast to <topic>.<host>, not fanout.
 AGENT: Final = "dpagent"
+# neutron-dpagent's (the neutron-server extension's) endpoint: get_admin_state at start.
+ADMIN_STATE: Final = "dpagent-plugin"
+ADMIN_STATE_VERSION: Final = "1.0"
 
 # Endpoint versions: the highest minor each consumer understands.  neutron sends
 # security group updates at 1.1, port_update/port_delete/network_delete at 1.0 and

@@ -16,19 +16,34 @@ install_debs neutron-server/setup "${debs[@]}" || exit 1
 
 have=$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("neutron"))' \
        2>/dev/null || true)
-if [ "$have" = "$version" ] && [ -x "$venv/bin/uwsgi" ] && [ -x "$venv/bin/neutron-rpc-server" ] &&
-   "$venv/bin/python" -c 'import pymysql' 2>/dev/null; then
-    exit 0
-fi
 log=$(dirname "$venv")/neutron-venv-install.log
-mkdir -p "$(dirname "$venv")"
-echo "neutron-server/setup: pip install neutron==$version PyMySQL uwsgi into $venv (log: $log)"
-start=$SECONDS
-if ! { { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } &&
-       "$venv/bin/python" -m pip install -U pip setuptools wheel &&
-       "$venv/bin/python" -m pip install "neutron==$version" PyMySQL uwsgi; } > "$log" 2>&1; then
-    tail -n 40 "$log" >&2
-    echo "neutron-server/setup: pip install failed" >&2
-    exit 1
+if [ "$have" != "$version" ] || [ ! -x "$venv/bin/uwsgi" ] || [ ! -x "$venv/bin/neutron-rpc-server" ] ||
+   ! "$venv/bin/python" -c 'import pymysql' 2>/dev/null; then
+    mkdir -p "$(dirname "$venv")"
+    echo "neutron-server/setup: pip install neutron==$version PyMySQL uwsgi into $venv (log: $log)"
+    start=$SECONDS
+    if ! { { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } &&
+           "$venv/bin/python" -m pip install -U pip setuptools wheel &&
+           "$venv/bin/python" -m pip install "neutron==$version" PyMySQL uwsgi; } > "$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "neutron-server/setup: pip install failed" >&2
+        exit 1
+    fi
+    echo "neutron-server/setup: installed in $((SECONDS - start)) s"
 fi
-echo "neutron-server/setup: installed in $((SECONDS - start)) s"
+
+# dpagent's neutron-server extension (neutron-dpagent/), as an operator installs it: into
+# neutron's environment, without dependencies (neutron's are there). Again whenever its
+# source changed (a stamp of its files' hash in the venv).
+ext=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/neutron-dpagent
+stamp=$venv/.neutron-dpagent-source
+digest=$(cd "$ext" && find . -name '*.py' -o -name '*.toml' | LC_ALL=C sort | xargs sha256sum | sha256sum)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+    echo "neutron-server/setup: pip install --no-deps $ext into $venv"
+    if ! "$venv/bin/python" -m pip install --no-deps --no-build-isolation "$ext" >> "$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "neutron-server/setup: installing neutron-dpagent failed" >&2
+        exit 1
+    fi
+    echo "$digest" > "$stamp"
+fi

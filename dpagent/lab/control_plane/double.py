@@ -58,6 +58,21 @@ class _AgentCallbacks(_Endpoint):
         return self.model.heartbeat(state, _now())
 
 
+class _AdminStateCallbacks(_Endpoint):
+    """neutron-dpagent's ``get_admin_state``: the real server of the tier loads the extension,
+    so the double answers it too (``admin_state_extension=False``: a server without it)."""
+
+    target = oslo_messaging.Target(version=topics.ADMIN_STATE_VERSION)
+
+    def get_admin_state(self, ctxt: Any, /, host: str, agent_type: str) -> Any:
+        reply = self.double.fault("get_admin_state", _NOTSET)
+        if reply is not _NOTSET:
+            return reply
+        with self.model.lock:
+            agent = self.model.agents.get((agent_type, host))
+            return {"admin_state_up": agent.admin_state_up if agent is not None else None}
+
+
 class _PluginCallbacks(_Endpoint):
     """neutron.plugins.ml2.rpc.RpcCallbacks 1.9 (the parts an L2 agent uses)."""
 
@@ -177,7 +192,9 @@ class ControlPlaneDouble:
     """A neutron-server stand-in on a broker; ``with ControlPlaneDouble(url) as cp: ...``."""
 
     def __init__(self, transport_url: str, *, agent_down_time: float = 75.0,
-                 server_name: str = "control-plane-double") -> None:
+                 server_name: str = "control-plane-double",
+                 admin_state_extension: bool = True) -> None:
+        self.admin_state_extension = admin_state_extension
         self.conf = cfg.ConfigOpts()
         register_messaging_opts(self.conf)
         self.conf(args=[], default_config_files=[])
@@ -207,6 +224,8 @@ class ControlPlaneDouble:
         served: dict[str, list[object]] = {topics.REPORTS: [agent],
                   topics.PLUGIN: [_PluginCallbacks(self), _SecurityGroupCallbacks(self),
                                   _ResourcesCallbacks(self), agent]}
+        if self.admin_state_extension:
+            served[topics.ADMIN_STATE] = [_AdminStateCallbacks(self)]
         for topic, endpoints in served.items():
             target = oslo_messaging.Target(topic=topic, server=self.server_name)
             server = rpc_server.RPCServer(self._transport, target,
@@ -454,8 +473,9 @@ class ControlPlaneDouble:
     def set_agent_admin_state(self, host: str, admin_state_up: bool, *,
                               agent_type: str = topics.AGENT_TYPE_OVS, notify: bool = True
                               ) -> None:
-        """``PUT /v2.0/agents/<id>``; neutron tells L2 agents nothing, dpagent's controller
-        will cast ``agent_updated`` -- the double does unless ``notify`` is False."""
+        """``PUT /v2.0/agents/<id>``; neutron with neutron-dpagent (and dpagent-controller)
+        casts ``agent_updated`` -- the double does unless ``notify`` is False (neutron without
+        the extension tells L2 agents nothing)."""
         with self.model.lock:
             agent = self.model.agents.get((agent_type, host))
             if agent is not None:

@@ -35,7 +35,8 @@ def agent_queues(rabbit_broker, transport_url):
     rows = (line.split() for line in listed.splitlines())
     return {row[0]: int(row[1]) for row in rows
             if len(row) == 2 and row[1].isdigit()
-            and row[0].startswith(("q-agent-notifier-", "dpagent", "neutron-vo-"))}
+            and row[0].startswith(("q-agent-notifier-", "dpagent", "neutron-vo-"))
+            and not row[0].startswith("dpagent-plugin")}  # the server's (the double's)
 
 
 def run_then_sigterm(tmp_path, ovs_sandbox, rabbit_broker, transport_url, host, backend,

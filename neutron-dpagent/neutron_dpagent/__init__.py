@@ -1,0 +1,1 @@
+"""neutron-server's side of dpagent's administrative state (see README.md)."""
