@@ -15,7 +15,8 @@ from oslo_config import cfg
 
 from dpagent.daemon.status import query
 from dpagent.lab.neutron_server import NeutronAPIError, NeutronServer
-from dpagent.rpc.state_report import StateReporter
+from dpagent.rpc import topics
+from dpagent.rpc.state_report import StateReporter, sriov_agent_configurations
 from dpagent.rpc.transport import make_transport
 from tests.neutron.conftest import NeutronAgent
 from tests.neutron.polling import (
@@ -158,3 +159,30 @@ def test_without_the_extension_admin_state_reaches_nobody_as_before(plain_neutro
             api.delete(f"/v2.0/networks/{net['id']}")
     finally:
         agent.close()
+
+
+def test_a_cordoned_sriov_side_gets_no_direct_port(neutron_server, neutron_api, vlan_network):
+    """sriovnicswitch likewise: the SR-IOV side's own record (NIC Switch agent, registered here
+    by its heartbeat alone, as dpagent's SR-IOV side reports it) set down refuses a direct
+    port's binding to the host; set up again, the port binds (vif_type hw_veb)."""
+    host = f"sriov-{uuid.uuid4().hex[:6]}"
+    transport = make_transport(cfg.ConfigOpts(), neutron_server.transport_url)
+    try:
+        reporter = StateReporter(transport, host, interval=3600.0, timeout=30.0,
+                                 configurations=sriov_agent_configurations(
+                                     {"physnet1": ["enp0s1"]}),
+                                 agent_type=topics.AGENT_TYPE_NIC_SWITCH)
+        assert reporter.report_once() == "new"
+    finally:
+        transport.cleanup()
+    (record,) = agent_records(neutron_api, host, topics.AGENT_TYPE_NIC_SWITCH)
+    net = vlan_network("10.84.0.0/24")
+    try:
+        neutron_api.update_agent(record["id"], admin_state_up=False)
+        refused = neutron_api.create_port(net["id"], host=host, **{"binding:vnic_type": "direct"})
+        assert refused["binding:vif_type"] == "binding_failed", refused
+        neutron_api.update_agent(record["id"], admin_state_up=True)
+        bound = neutron_api.update_port(refused["id"], **{"binding:host_id": host})
+        assert bound["binding:vif_type"] == "hw_veb", bound
+    finally:
+        neutron_api.delete_agent(record["id"])
