@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,9 @@ class HostCompiler:
         self._templates: dict[tuple[Any, ...], tuple[rules.RuleTemplate, ...]] = {}
         self._atom_templates: dict[tuple[str, bool], list[rules.RuleTemplate]] = {}
         self._ports: dict[str, tuple[Port, _PortPolicy | None]] = {}
+        self._key_uses: Counter[rules.ConjunctionKey] = Counter()
+        """conjunction key -> how many compiled ports use it (kept as ports change, so a
+        member change does not walk every port)"""
         self._macs: dict[tuple[int, str], str] = {}
         self._views: tuple[remote_groups.NetworkView, ...] = ()
         self._split: set[tuple[Direction, int, str]] = set()
@@ -156,15 +160,18 @@ class HostCompiler:
             self._set(changes, BASE_OWNER, base_flows, "base pipeline")
 
         groups = set(groups)
-        for key in [k for k in self._policies if groups & set(k)]:
-            del self._policies[key]
-        for key in [k for k in self._templates if groups & set(k[0])]:
-            del self._templates[key]
-        affected = set(ports) | {pid for pid, (port, _) in self._ports.items()
-                                 if groups & set(port.security_groups)}
-        affected |= {pid for pid in self.errors if groups & set(self._groups_of(old, pid))}
-        affected |= {pid for pid, port in model.ports.items()
-                     if groups & set(port.security_groups)}
+        affected = set(ports)
+        if groups:  # not for a member change: that must not cost a walk over every port
+            for key in [k for k in self._policies if groups & set(k)]:
+                del self._policies[key]
+            for key in [k for k in self._templates if groups & set(k[0])]:
+                del self._templates[key]
+            affected |= {pid for pid, (port, _) in self._ports.items()
+                         if groups & set(port.security_groups)}
+            affected |= {pid for pid in self.errors
+                         if groups & set(self._groups_of(old, pid))}
+            affected |= {pid for pid, port in model.ports.items()
+                         if groups & set(port.security_groups)}
 
         networks = {vlan for pid in affected if pid in self._ports
                     for vlan in [self._ports[pid][0].local_vlan]}
@@ -191,6 +198,7 @@ class HostCompiler:
         touched: set[int] = set()
         previous = self._ports.pop(port_id, None)
         if previous is not None:
+            self._count_keys(previous[1], -1)
             touched.add(previous[0].local_vlan)
             for mac in previous[0].macs:
                 if self._macs.get((previous[0].local_vlan, mac)) == port_id:
@@ -217,10 +225,19 @@ class HostCompiler:
             self._set(changes, owner, None)
             return touched
         self._ports[port_id] = (port, policy)
+        self._count_keys(policy, 1)
         self._macs.update(((port.local_vlan, mac), port_id) for mac in port.macs)
         self._set(changes, owner, tuple(flows), meanings)
         touched.add(port.local_vlan)
         return touched
+
+    def _count_keys(self, policy: _PortPolicy | None, step: int) -> None:
+        if policy is None:
+            return
+        for key in set(policy.conj_keys):
+            self._key_uses[key] += step
+            if self._key_uses[key] <= 0:
+                del self._key_uses[key]
 
     def _policy(self, model: HostModel, port: Port) -> _PortPolicy:
         """Normalised rules of a set of security groups, computed once per set."""
@@ -267,8 +284,7 @@ class HostCompiler:
 
     def _update_conjunctions(self, changes: Changes, old: HostModel, model: HostModel,
                              member_groups: set[str]) -> None:
-        in_use = {key for _, policy in self._ports.values() if policy is not None
-                  for key in policy.conj_keys}
+        in_use = set(self._key_uses)
         self.conj_ids = remote_groups.allocate_ids(in_use)
         announced = self._announced
         if any(announced.get(k, v) != v for k, v in self.conj_ids.items()):
