@@ -162,9 +162,12 @@ class HandOver:
     def holds(self, sent: float) -> bool:
         """Whether a ping sent at ``sent`` may have met the flushed bridge: sent from one ping
         interval before the removal began (ovs-vswitchd's main loop, which polls the VMs'
-        ports, may be busy then: the agent dumps the bridge just before) to 5 ms after the
-        commit (the reply's way back, log times to the millisecond)."""
-        return self.started - PING_INTERVAL <= sent <= self.refilled + 0.005
+        ports, may be busy then: the agent dumps the bridge just before) to 15 ms after the
+        commit: the reply's way back, log times to the millisecond, and the send time itself,
+        which is inferred from ping's "no answer yet" line less one interval -- ping's timer
+        runs late by several ms on two busy cores (CI once placed a ping lost in br-int's
+        hand-over 6 ms after the commit, 1 ms outside a 5 ms margin)."""
+        return self.started - PING_INTERVAL <= sent <= self.refilled + 0.015
 
 
 def _log_time(line: str) -> float:
