@@ -16,6 +16,7 @@ from dpagent.rpc.consumers import NotificationConsumers
 from dpagent.rpc.notifications import resource_push_catalog
 from dpagent.rpc.reconnects import Coalesced
 from dpagent.rpc.transport import make_transport
+from tests.neutron.polling import wait_for
 
 
 class Pushes:
@@ -25,15 +26,6 @@ class Pushes:
     def on_resource_push(self, resource_type: str, event_type: str,
                          resource_list: list[Any]) -> None:
         self.got.append((resource_type, event_type, resource_list))
-
-
-def wait_until(predicate, timeout=15.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -59,7 +51,7 @@ def test_a_deleted_queue_is_declared_again_and_reported_once(rabbit_broker, vhos
         client = oslo_messaging.get_rpc_client(transport, oslo_messaging.Target(
             topic=topics["Port"], fanout=True, version="1.0"))
         client.cast({}, "push", resource_list=[], event_type="updated")
-        wait_until(lambda: len(handler.got) == 1, what="the first push")
+        wait_for(lambda: len(handler.got) == 1, what="the first push")
         time.sleep(1.0)
         assert reasons == []  # consuming is no reconnection
 
@@ -67,12 +59,12 @@ def test_a_deleted_queue_is_declared_again_and_reported_once(rabbit_broker, vhos
         fanout = [q for q in queues if q.startswith(f"{topics['Port']}_fanout_")]
         assert len(fanout) == 1, queues
         rabbit_broker.rabbitmqctl("delete_queue", "-p", vhost.name, fanout[0])
-        wait_until(lambda: reasons, what="the reconnection reported")
+        wait_for(lambda: reasons, what="the reconnection reported")
         assert reasons == [f"the consumer of {topics['Port']} reconnected to the broker"]
 
         # consuming again, and no second report for it
         client.cast({}, "push", resource_list=[], event_type="updated")
-        wait_until(lambda: len(handler.got) == 2, what="a push after the reconnection")
+        wait_for(lambda: len(handler.got) == 2, what="a push after the reconnection")
         time.sleep(1.0)
         assert len(reasons) == 1 and told.fired == 1
     finally:
