@@ -11,7 +11,6 @@ must monkey-patch before anything else touches sockets or threads, hence the ord
 
 from __future__ import annotations
 
-import importlib.metadata
 import sys
 import warnings
 from typing import Any
@@ -21,13 +20,7 @@ from oslo_config import cfg
 from dpagent.conf.agent import register_agent_opts
 from dpagent.daemon import preflight
 from dpagent.daemon.launcher import CONFIG_ERROR, run
-
-
-def version() -> str:
-    try:
-        return importlib.metadata.version("dpagent")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree
-        return "unknown"
+from dpagent.version import version
 
 
 def chosen_backend(argv: list[str]) -> str:

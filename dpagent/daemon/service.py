@@ -60,6 +60,7 @@ from dpagent.rpc.trunks import TrunkApi
 from dpagent.trunk.manager import TrunkBridges
 from dpagent.trunk.naming import TRUNK_BRIDGE_PREFIX
 from dpagent.trunk.switch import TrunkSwitch
+from dpagent.version import version
 from sriov import NetlinkLinkOps, SriovConfigError, SriovSettings
 
 LOG = logging.getLogger(__name__)
@@ -229,7 +230,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             self.sriov_reporter.start()
         self._starting = None
         systemd.notify("STATUS=synchronising with the control plane")
-        LOG.info("dpagent started on host %s, bridge %s", conf.agent.host, bridge)
+        LOG.info("dpagent %s started on host %s, bridge %s", version(), conf.agent.host,
+                 bridge)
 
     def stop(self, graceful: bool = False) -> None:
         """Stop talking to the control plane and stop working; leave br-int as it is.

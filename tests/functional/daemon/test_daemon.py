@@ -14,6 +14,7 @@ import pytest
 
 from dpagent.daemon.status import query
 from dpagent.lab.control_plane import ControlPlaneDouble
+from dpagent.version import version
 
 
 def wait_for(predicate, timeout=20.0, what="condition"):
@@ -114,6 +115,9 @@ def test_start_heartbeat_wire_and_stop(backend, tmp_path, ovs_sandbox, transport
         assert vms[0].ping(vms[1].ip4)
         status = query(str(tmp_path / "status.sock"))
         assert status["ports"] == {"wired": 2} and status["admin_state_up"] is True
+        # the version, as installed, in the start's log line
+        assert f"dpagent {version()} started on host {host}" in \
+            (tmp_path / "dpagent.log").read_text()
         flows_before = ovs_sandbox.dump_flows(bridge)
 
         started = time.monotonic()
