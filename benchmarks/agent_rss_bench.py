@@ -50,7 +50,6 @@ import concurrent.futures
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +63,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dpagent.lab.process import stat_fields  # noqa: E402 - the work tree first
+from tests.neutron.polling import wait_for  # noqa: E402
+
 PHYSNET = "physnet1"
 CIDR = "10.90.0.0/16"
 PREFIXLEN = 16
@@ -84,31 +88,14 @@ OBJECT_KEYS = (("ports", "p"), ("networks", "n"), ("subnets", "s"), ("security_g
 
 def missing() -> list[str]:
     """What this machine lacks to run the benchmark (empty: all there)."""
-    from dpagent.lab.neutron_server import missing_requirements, venv_path
+    from dpagent.lab.neutron_server import bench_requirements
     from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
-    from dpagent.lab.rabbit import REQUIRED_BINARIES as RABBIT_BINARIES
-    from dpagent.lab.rabbit import TRANSPORT_URL_ENV
 
-    problems = [] if os.geteuid() == 0 else ["root"]
-    problems += [b for b in (*OVS_BINARIES, "ip") if shutil.which(b) is None]
-    if not os.environ.get(TRANSPORT_URL_ENV):
-        problems += [b for b in RABBIT_BINARIES if shutil.which(b) is None]
-    venv = venv_path()
-    if not venv.exists():
-        problems.append(f"neutron's virtualenv {venv} (tools/neutron-server/setup.sh)")
-    else:
-        problems += missing_requirements(venv)  # MariaDB, uwsgi, neutron's servers
-    return problems
+    return bench_requirements([*OVS_BINARIES, "ip"])
 
 
 # -- the daemon's processes: memory and CPU from /proc -----------------------------------------
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()
-    except OSError:
-        return None
 
 
 def session_pids(sid: int) -> list[int]:
@@ -116,14 +103,14 @@ def session_pids(sid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            fields = _stat_fields(int(entry))
+            fields = stat_fields(int(entry))
             if fields is not None and int(fields[3]) == sid and fields[0] not in ("Z", "X"):
                 found.append(int(entry))
     return sorted(found)
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / TICK
 
 
@@ -264,16 +251,6 @@ class Agent:
                 self.sandbox.del_bridge(bridge)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str,
-             interval: float = 0.2) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 # -- the cloud: neutron's API ------------------------------------------------------------------

@@ -94,7 +94,6 @@ import logging
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,14 +108,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dpagent.lab.process import stat_fields  # noqa: E402 - the work tree first
+
 PHYSNET = "physnet1"
 PORTS_PER_HOST = 2
 CIDR = "10.80.0.0/16"
 MEMBER_IPS = (f"10.80.250.{i}" for i in range(1, 250))
 RULE_PORT = 22
 QUIET = 0.5
-FLOW_POLL = 0.02
 """seconds without a host's call starting or ending before a change window may end"""
+FLOW_POLL = 0.02
+"""how often the real host's br-int is dumped, seconds"""
 TICK = os.sysconf("SC_CLK_TCK")
 CPU_CLASSES = ("api", "rpc", "periodic", "db")
 NEUTRON = ("api", "rpc", "periodic")
@@ -126,29 +130,14 @@ CPU_NAMES = {"uwsgi": "api", "neutron-rpc-server": "rpc", "neutron-periodic-work
 
 def missing() -> list[str]:
     """What this machine lacks to run the benchmark (empty: all there)."""
-    from dpagent.lab.neutron_server import missing_requirements, venv_path
-    from dpagent.lab.rabbit import REQUIRED_BINARIES as RABBIT_BINARIES
-    from dpagent.lab.rabbit import TRANSPORT_URL_ENV
+    from dpagent.lab.neutron_server import bench_requirements
+    from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
 
-    problems = [] if os.geteuid() == 0 else ["root"]
-    if not os.environ.get(TRANSPORT_URL_ENV):
-        problems += [b for b in RABBIT_BINARIES if shutil.which(b) is None]
-    venv = venv_path()
-    if not venv.exists():
-        problems.append(f"neutron's virtualenv {venv} (tools/neutron-server/setup.sh)")
-    else:
-        problems += missing_requirements(venv)  # MariaDB, uwsgi, neutron's servers
-    return problems
+    return bench_requirements([*OVS_BINARIES, "ip"])
 
 
 # -- the server's side: CPU from /proc, messages from its logs ---------------------------------
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()
-    except OSError:
-        return None
 
 
 def _cmd(pid: int) -> str:
@@ -181,7 +170,7 @@ class ServerCpu:
                 continue
             if not (cwd == self.directory or cwd.startswith(self.directory + "/")):
                 continue
-            fields = _stat_fields(pid)
+            fields = stat_fields(pid)
             if fields is None:
                 continue
             pgid = int(fields[2])
@@ -196,7 +185,7 @@ class ServerCpu:
         """pid -> (class, CPU seconds so far)."""
         result = {}
         for pid, kind in self.processes().items():
-            fields = _stat_fields(pid)
+            fields = stat_fields(pid)
             if fields is not None:  # utime, stime: fields 14 and 15 of stat
                 result[pid] = (kind, (int(fields[11]) + int(fields[12])) / TICK)
         return result

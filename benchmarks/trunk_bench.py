@@ -199,22 +199,10 @@ def judge(change: FlowDiff, subject: Subject, phys: FlowDiff) -> Judged:
 
 def missing() -> list[str]:
     """What this machine lacks to run the benchmark (empty: all there)."""
-    from dpagent.lab.neutron_server import missing_requirements, venv_path
+    from dpagent.lab.neutron_server import bench_requirements
     from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
-    from dpagent.lab.rabbit import REQUIRED_BINARIES as RABBIT_BINARIES
-    from dpagent.lab.rabbit import TRANSPORT_URL_ENV
 
-    problems = [] if os.geteuid() == 0 else ["root"]
-    binaries = [*OVS_BINARIES, "ethtool", "ping"]
-    if not os.environ.get(TRANSPORT_URL_ENV):
-        binaries += RABBIT_BINARIES
-    problems += [b for b in binaries if shutil.which(b) is None]
-    venv = venv_path()
-    if not venv.exists():
-        problems.append(f"neutron's virtualenv {venv} (tools/neutron-server/setup.sh)")
-    else:
-        problems += missing_requirements(venv)  # MariaDB, uwsgi, neutron's servers
-    return problems
+    return bench_requirements([*OVS_BINARIES, "ethtool", "ping"])
 
 
 def stop_agent(agent: Any) -> None:

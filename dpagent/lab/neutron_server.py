@@ -27,13 +27,15 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from dpagent.lab import process
 from dpagent.lab.process import LabError
-from dpagent.lab.rabbit import RabbitBroker, RabbitVhost
+from dpagent.lab.rabbit import REQUIRED_BINARIES as RABBIT_BINARIES
+from dpagent.lab.rabbit import TRANSPORT_URL_ENV, RabbitBroker, RabbitVhost
 
 VENV_ENV = "DPAGENT_NEUTRON_VENV"
 DEFAULT_VENV = "/opt/dpagent-test/neutron-venv"
@@ -164,6 +166,21 @@ def missing_requirements(venv: Path | None = None) -> list[str]:
         if not (venv / "bin" / tool).exists():
             missing.append(str(venv / "bin" / tool))
     return missing
+
+
+def bench_requirements(binaries: Sequence[str] = ()) -> list[str]:
+    """What this machine lacks to run a benchmark against a real neutron-server (root, the
+    broker's binaries unless an external one is given, neutron's virtualenv and what the
+    server needs) and ``binaries`` of the benchmark's own; empty: all there."""
+    problems = [] if os.geteuid() == 0 else ["root"]
+    wanted = [*binaries, *(() if os.environ.get(TRANSPORT_URL_ENV) else RABBIT_BINARIES)]
+    problems += [b for b in wanted if shutil.which(b) is None]
+    venv = venv_path()
+    if not venv.exists():
+        problems.append(f"neutron's virtualenv {venv} (tools/neutron-server/setup.sh)")
+    else:
+        problems += missing_requirements(venv)  # MariaDB, uwsgi, neutron's servers
+    return problems
 
 
 class NeutronServer:
