@@ -91,7 +91,9 @@ def parse_groups(raw: Mapping[str, Any], warnings: list[str],
         parsed: list[Rule] = []
         try:
             for index, rule in enumerate(rules):
-                origin = f"security group {sg_id} rule #{index}"
+                origin = f"security group {sg_id} rule " + (
+                    str(rule["id"]) if isinstance(rule, Mapping) and rule.get("id")
+                    else f"#{index}")
                 try:
                     parsed_rule = parse_rule(rule, origin)
                 except InputError as exc:

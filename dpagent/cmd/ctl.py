@@ -1,15 +1,21 @@
 """``dpagent-ctl``: the operator's tool.
 
     dpagent-ctl status [--socket PATH] [--json]
+    dpagent-ctl trace --from PORT --to PORT|IP SERVICE [--state new|established|reply|invalid]
+                      [-6] [--vlan VID] [--src-ip IP] [--src-mac MAC] [--dst-mac MAC]
+                      [--verbose] [--json]
     dpagent-ctl [--api-url URL] agents list [--host H] [--json]
     dpagent-ctl [--api-url URL] agents show ID [--json]
     dpagent-ctl [--api-url URL] agents set (--admin-down | --admin-up) ID
     dpagent-ctl [--api-url URL] agents delete ID
 
-``status`` asks the local daemon through its socket; ``agents`` talks to the controller's
+``status`` asks the local daemon through its socket; ``trace`` asks it to trace a packet through
+the switch (``ofproto/trace``) and say whether it passes, where it stops and which
+security-group rules let it through; ``agents`` talks to the controller's
 agents API (neutron's ``/v2.0/agents``, so it works against neutron-server too, given a
 token-less endpoint).  Exit status: 0 done, 1 the API refused (its message is printed),
-2 the daemon or API could not be reached.
+2 the daemon or API could not be reached; ``trace``: 0 allowed, 3 dropped, 1 the daemon could
+not trace it (its message is printed).
 """
 
 from __future__ import annotations
@@ -58,6 +64,51 @@ def render(status: dict[str, Any]) -> str:
     for port_id, reason in sorted((status.get("failed") or {}).items()):
         lines.append(f"  failed {port_id}: {reason}")
     return "\n".join(lines)
+
+
+TRACE_DROPPED = 3
+
+
+def render_trace(answer: dict[str, Any], verbose: bool = False) -> str:
+    """The verdict in a few lines: what was traced, ALLOWED or DROPPED and where, the rules."""
+    lines = [f"from {answer['from']}", f"  to {answer['to']}", f"  {answer['packet']}"]
+    lines += [f"  note: {note}" for note in answer.get("notes", [])]
+    if answer["verdict"] == "ALLOWED":
+        lines.append(f"ALLOWED: {answer['reason']}")
+    else:
+        lines.append(f"DROPPED at {answer['stage']}: {answer['reason']}")
+    if answer.get("rules"):
+        heading = "allowed by" if answer["verdict"] == "ALLOWED" else "rules passed"
+        lines.append(f"  {heading}:")
+        lines += [f"    {rule}" for rule in answer["rules"]]
+    if verbose:
+        lines.append("steps (table: flow -- what it is):")
+        for step in answer.get("steps", []):
+            port = f" of port {step['port']}" if step.get("port") else ""
+            lines.append(f"  {step['bridge']} {step['table']:>3} {step['stage']}{port}: "
+                         f"{step['flow']} -- {step['meaning'] or '?'} ({step['cookie']})")
+        lines.append(f"ovs-appctl ofproto/trace br-int '{answer['flow']}' "
+                     + " ".join(answer.get("ct_next", [])))
+        if answer.get("raw"):
+            lines += ["", answer["raw"].rstrip()]
+    return "\n".join(lines)
+
+
+def _trace(args: argparse.Namespace) -> int:
+    request = {"command": "trace", "from": args.source, "to": args.to,
+               "service": args.service, "state": args.state, "ipv6": args.ipv6,
+               "vlan": args.vlan, "src_ip": args.src_ip, "src_mac": args.src_mac,
+               "dst_mac": args.dst_mac, "verbose": args.verbose}
+    try:
+        answer = query(args.socket, timeout=30.0, request=request)
+    except OSError as exc:
+        print(f"dpagent-ctl: cannot reach the agent at {args.socket}: {exc}", file=sys.stderr)
+        return 2
+    if "error" in answer:
+        print(f"dpagent-ctl: {answer['error']}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=1) if args.json else render_trace(answer, args.verbose))
+    return 0 if answer["verdict"] == "ALLOWED" else TRACE_DROPPED
 
 
 def render_agents(agents: list[dict[str, Any]]) -> str:
@@ -131,6 +182,34 @@ def parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="the local daemon's state")
     status.add_argument("--socket", default=DEFAULT_SOCKET)
     status.add_argument("--json", action="store_true")
+    trace = commands.add_parser(
+        "trace", help="trace a packet through the switch: allowed or dropped, where, which "
+                      "security-group rule",
+        description="A PORT is a port id (or a unique prefix of one), its interface name, MAC "
+                    "or fixed IP. SERVICE is tcp/PORT, udp/PORT, sctp/PORT, icmp[/TYPE[/CODE]] "
+                    "or ip[/PROTOCOL]. Exit status: 0 allowed, 3 dropped.")
+    trace.add_argument("--socket", default=DEFAULT_SOCKET)
+    trace.add_argument("--from", dest="source", required=True, metavar="PORT",
+                       help="the sending port (on this host)")
+    trace.add_argument("--to", required=True, metavar="PORT|IP",
+                       help="a port on this host, or an address (elsewhere: the packet takes "
+                            "the network's way out)")
+    trace.add_argument("service", metavar="SERVICE")
+    trace.add_argument("--state", default="new",
+                       choices=("new", "established", "reply", "invalid"),
+                       help="the connection's conntrack state (default new); reply: the packet "
+                            "answers a connection the destination opened (ports swapped)")
+    trace.add_argument("--vlan", type=int, metavar="VID",
+                       help="send the frame VLAN-tagged (a VM's tagged frames are dropped)")
+    trace.add_argument("-6", "--ipv6", action="store_true",
+                       help="use the ports' IPv6 addresses (implied by an IPv6 --to)")
+    trace.add_argument("--src-ip", help="another source address (e.g. a spoofed one)")
+    trace.add_argument("--src-mac", help="another source MAC")
+    trace.add_argument("--dst-mac", help="the destination MAC for an address elsewhere "
+                                         "(default a unicast MAC no local port has)")
+    trace.add_argument("--verbose", "-v", action="store_true",
+                       help="every flow the packet hit, and the raw trace")
+    trace.add_argument("--json", action="store_true")
     agents = commands.add_parser("agents", help="agents known to the controller")
     sub = agents.add_subparsers(dest="agents_command", required=True)
     listing = sub.add_parser("list", help="every agent, with liveness and admin state")
@@ -158,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         except ApiFailure as exc:
             print(f"dpagent-ctl: {exc}", file=sys.stderr)
             return 2 if exc.unreachable else 1
+    if args.command == "trace":
+        return _trace(args)
     try:
         snapshot = query(args.socket)
     except OSError as exc:

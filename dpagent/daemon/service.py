@@ -42,6 +42,7 @@ from dpagent.daemon.wiring import (
     RpcSriovControlPlane,
     RpcTrunkControl,
 )
+from dpagent.diagnose import tracer
 from dpagent.overlay.config import options_from_conf, overlay_settings
 from dpagent.overlay.manager import Overlay
 from dpagent.physnet import PhysicalNetworks
@@ -137,7 +138,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         conf = self.conf
         bridge = conf.ovs.integration_bridge
         # first: it answers while the rest starts (or waits for the broker)
-        self.status_server = StatusServer(conf.agent.status_socket, self.status)
+        self.status_server = StatusServer(conf.agent.status_socket, self.status,
+                                          {"trace": self.trace})
         try:
             self.status_server.start()
         except OSError as exc:
@@ -440,6 +442,13 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                                  "vfs_managed": self.sriov_vfs.vf_count(),
                                  "heartbeat": _heartbeat(self.sriov_reporter)}
         return snapshot
+
+    def trace(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``dpagent-ctl trace``: a packet through br-int, explained (dpagent.diagnose)."""
+        if self.agent is None or not self.agent.synced_once:
+            return {"error": "the agent has not synchronised yet: nothing to trace"}
+        appctl = tracer.vswitchd_appctl(ovs_rundir(self.conf.ovs.ovsdb_connection))
+        return tracer.trace(tracer.snapshot_of(self.agent), appctl, request)
 
     def _waiting_for(self) -> str | None:
         """What keeps the agent from being ready, for ``dpagent-ctl status``; None if ready."""

@@ -46,14 +46,32 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+def ipv4_packet(src_ip: str, dst_ip: str, protocol: int, payload: bytes) -> bytes:
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64, protocol, 0,
+                         socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
+    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    return header + payload
+
+
 def icmp_echo(src_ip: str, dst_ip: str, marker: bytes, ident: int = 0x4450) -> bytes:
     """An IPv4 ICMP echo request carrying ``marker`` (to recognise it where it arrives)."""
     icmp = struct.pack("!BBHHH", 8, 0, 0, ident, 1) + marker
     icmp = icmp[:2] + struct.pack("!H", _checksum(icmp)) + icmp[4:]
-    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 0, 0, 64, 1, 0,
-                         socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
-    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
-    return header + icmp
+    return ipv4_packet(src_ip, dst_ip, 1, icmp)
+
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+
+
+def tcp_segment(src_ip: str, dst_ip: str, sport: int, dport: int, flags: int,
+                seq: int = 1000, ack: int = 0) -> bytes:
+    """An IPv4 TCP segment with ``flags`` and no payload (e.g. a SYN+ACK that answers no
+    connection, which conntrack calls invalid)."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+    pseudo = socket.inet_aton(src_ip) + socket.inet_aton(dst_ip) + struct.pack("!BBH", 0, 6,
+                                                                               len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
+    return ipv4_packet(src_ip, dst_ip, 6, tcp)
 
 
 class FrameTap:

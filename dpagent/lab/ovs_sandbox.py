@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from dpagent.diagnose.ofproto_trace import TraceVerdict, parse_dpif_show, parse_trace
 from dpagent.lab import process, resources
-from dpagent.lab.ovs_trace import TraceVerdict, parse_dpif_show, parse_trace
 from dpagent.lab.process import LabError
 
 OVS_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")

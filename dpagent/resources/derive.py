@@ -11,10 +11,11 @@ neutron-server 29 gives them (``ml2/rpc.py`` ``get_device_details``; ``SecurityG
   ``source_ip_prefix`` / ``dest_ip_prefix`` by direction, the normalised CIDR if there is one,
   ``stateful`` from the group) and, for each remote group a rule names, its members' addresses
   (fixed IPs and address pairs, with their MACs) under the ethertypes the rules use it with;
-  an address group's addresses likewise. Two keys the server's reply does not have:
-  ``member_networks`` (remote group -> member address -> the networks of the ports holding
-  it) and ``network_subnets`` (the devices' networks -> their CIDRs), with which the compiler
-  keeps a member's address from matching on a network where it cannot legitimately arrive
+  an address group's addresses likewise. Each rule carries its ``id``, which the server's
+  reply leaves out. Two keys the server's reply does not have: ``member_networks`` (remote
+  group -> member address -> the networks of the ports holding it) and ``network_subnets``
+  (the devices' networks -> their CIDRs), with which the compiler keeps a member's address
+  from matching on a network where it cannot legitimately arrive
   (:mod:`flows.remote_groups`).
 """
 
@@ -66,8 +67,10 @@ def device_details(cache: ResourceCache, port_id: str, host: str) -> dict[str, A
 
 
 def _rule_dict(rule: RuleObject) -> dict[str, Any]:
-    """A rule as ``security_group_info_for_ports`` writes it (``stateful`` added later)."""
-    entry: dict[str, Any] = {"direction": rule.direction, "ethertype": rule.ethertype}
+    """A rule as ``security_group_info_for_ports`` writes it (``stateful`` added later), with
+    its ``id``, which the server's reply leaves out: a trace or an error can then name it."""
+    entry: dict[str, Any] = {"id": rule.id, "direction": rule.direction,
+                             "ethertype": rule.ethertype}
     if rule.protocol is not None:
         entry["protocol"] = rule.protocol
     if rule.port_range_min is not None:

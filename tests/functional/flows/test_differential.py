@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 
+from dpagent.diagnose.ofproto_trace import TraceVerdict, parse_dpif_show, parse_trace
 from dpagent.lab.ovs_sandbox import OVSSandbox
-from dpagent.lab.ovs_trace import TraceVerdict, parse_dpif_show, parse_trace
 from flows import compile_sg_info
 from tests.reference.evaluator import Evaluator, Verdict
 from tests.reference.minimise import minimise

@@ -49,3 +49,30 @@ def test_systemd_notify(tmp_path, monkeypatch):
         assert not systemd.notify("READY=1")
     finally:
         receiver.close()
+
+
+def test_requests_reach_their_handler_and_a_silent_client_gets_the_status(tmp_path, capsys):
+    path = str(tmp_path / "status.sock")
+    asked = []
+    answer = {"verdict": "DROPPED", "stage": "egress rules of port p1",
+              "reason": "no egress rule of the port allows it", "rules": [], "outputs": [],
+              "steps": [], "packet": "icmp echo request 10.0.0.1 -> 10.0.0.2, new connection",
+              "from": "p1 (tapp1, wired)", "to": "p2 (tapp2, wired)", "notes": [],
+              "flow": "in_port=1,icmp", "ct_next": []}
+    server = StatusServer(path, lambda: STATUS,
+                          {"trace": lambda request: asked.append(request) or answer})
+    server.start()
+    try:
+        assert ctl.main(["trace", "--socket", path, "--from", "p1", "--to", "10.0.0.2",
+                         "icmp"]) == ctl.TRACE_DROPPED
+        assert asked[0]["command"] == "trace" and asked[0]["to"] == "10.0.0.2"
+        assert "DROPPED at egress rules of port p1" in capsys.readouterr().out
+        assert query(path, request={"command": "nonsense"}) == {
+            "error": "unknown command 'nonsense' (known: status, trace)"}
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:  # socat, say
+            silent.connect(path)
+            silent.shutdown(socket.SHUT_WR)
+            data = b"".join(iter(lambda: silent.recv(65536), b""))
+        assert b'"flows_installed": 120' in data
+    finally:
+        server.stop()

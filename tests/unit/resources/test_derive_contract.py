@@ -7,6 +7,7 @@ agent's own parsers (what the compiler would get)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -107,10 +108,18 @@ def test_security_group_info_means_what_the_server_said(cache):
     for sg in used:
         groups_a, _ = parse_groups({sg: mine["security_groups"][sg]}, warnings)
         groups_b, _ = parse_groups({sg: theirs["security_groups"][sg]}, warnings)
-        assert set(groups_a[sg]) == set(groups_b[sg]), sg
+        # the same rules; ours name each rule by its id (the server's reply has none)
+        assert _content(groups_a[sg]) == _content(groups_b[sg]), sg
+        rule_ids = {r.id for r in cache.rules_in(sg)}
+        assert {r.origin.rsplit(" ", 1)[1] for r in groups_a[sg]} <= rule_ids
     assert set(mine["sg_member_ips"]) == set(theirs["sg_member_ips"])
     for group_id in theirs["sg_member_ips"]:
         # the same addresses (the server sends no MACs with them; the cache does, as
         # neutron's agent-side shim does: the compiler uses the addresses)
         assert parse_members({group_id: mine["sg_member_ips"][group_id]}, warnings) == \
             parse_members({group_id: theirs["sg_member_ips"][group_id]}, warnings)
+
+
+def _content(rules):
+    """Rules as what they match, without where they came from."""
+    return {dataclasses.replace(rule, origin="") for rule in rules}

@@ -1,6 +1,8 @@
-"""Turn ``ovs-appctl ofproto/trace`` text into a verdict a test can assert on.
+"""Read ``ovs-appctl ofproto/trace`` text: the passes, the flows each hit, where the packet went.
 
-A security-group test wants to say "this packet reaches port 2" or "this
+Two readers use it: ``dpagent-ctl trace`` (:mod:`dpagent.diagnose.explain` turns the flows hit
+into the operator's words) and the tests (:func:`parse_trace`'s verdict). A security-group test
+wants to say "this packet reaches port 2" or "this
 packet is dropped" without matching trace prose.  The trace ends each pass
 through the pipeline with a ``Datapath actions:`` line; a ``ct()`` action
 recirculates and the trace prints another pass, so one trace may hold several.
@@ -19,6 +21,126 @@ from dataclasses import dataclass
 
 _DPIF_BRIDGE = re.compile(r"^  (\S+):$")
 _DPIF_PORT = re.compile(r"^    (\S+) (\d+)/(\d+|none):")
+_BRIDGE = re.compile(r'^bridge\("([^"]+)"\)$')
+_HIT = re.compile(r"^ *(\d+)\. (.*?),? ?priority (\d+)(?:, cookie (0x[0-9a-f]+))?$")
+_NO_MATCH = re.compile(r"^ *(\d+)\. No match\.?$")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One flow a pass matched: its bridge, table, match text, priority, cookie (0 if none)
+    and the actions the trace printed under it (without its ``->`` remarks)."""
+
+    bridge: str
+    table: int
+    match: str
+    priority: int
+    cookie: int
+    actions: tuple[str, ...]
+
+    @property
+    def drops(self) -> bool:
+        """The flow's only action is drop (or it has none, or no flow matched)."""
+        return all(a == "drop" for a in self.actions)
+
+
+@dataclass(frozen=True)
+class TracePass:
+    """One pass through the pipeline: the packet's fields at its start (``Flow:``), the flows
+    it hit in order and its datapath actions (a ``ct()`` recirculation starts another)."""
+
+    flow: str
+    hits: tuple[Hit, ...]
+    datapath_actions: str
+
+
+@dataclass(frozen=True)
+class DatapathPort:
+    bridge: str
+    name: str
+    ofport: int
+
+
+def parse_passes(raw: str) -> list[TracePass]:
+    """Every pass of a trace, in order; ``ValueError`` if the text holds none."""
+    passes: list[TracePass] = []
+    flow = ""
+    bridge = ""
+    hits: list[Hit] = []
+    current: tuple[str, int, str, int, int] | None = None
+    actions: list[str] = []
+
+    def close_hit() -> None:
+        nonlocal current
+        if current is not None:
+            hits.append(Hit(*current, tuple(actions)))
+            current = None
+        actions.clear()
+
+    for line in raw.splitlines():
+        if line.startswith("Flow:") and not hits and current is None:
+            flow = line.partition(":")[2].strip()
+            continue
+        if line.startswith("Datapath actions:"):
+            close_hit()
+            passes.append(TracePass(flow, tuple(hits), line.partition(":")[2].strip()))
+            hits.clear()
+            flow = ""
+            continue
+        if line.startswith(("Final flow:", "Megaflow:")):
+            close_hit()
+            continue
+        header = _BRIDGE.match(line)
+        if header:
+            close_hit()
+            bridge = header.group(1)
+            continue
+        hit = _HIT.match(line)
+        if hit and bridge:
+            close_hit()
+            current = (bridge, int(hit.group(1)), hit.group(2).rstrip(","), int(hit.group(3)),
+                       int(hit.group(4), 16) if hit.group(4) else 0)
+            continue
+        missed = _NO_MATCH.match(line)
+        if missed and bridge:
+            close_hit()
+            current = (bridge, int(missed.group(1)), "", -1, 0)
+            continue
+        text = line.strip()
+        if current is not None and text and not text.startswith(("->", ">>")) \
+                and line.startswith("    "):
+            actions.append(text)
+    if not passes:
+        raise ValueError(f"no 'Datapath actions:' line in trace:\n{raw}")
+    return passes
+
+
+def parse_dpif_ports(text: str) -> dict[int, DatapathPort]:
+    """Map datapath port number -> the bridge, name and OpenFlow number of that port, for every
+    bridge ``ovs-appctl dpif/show`` lists."""
+    ports: dict[int, DatapathPort] = {}
+    current = ""
+    for line in text.splitlines():
+        header = _DPIF_BRIDGE.match(line)
+        if header:
+            current = header.group(1)
+            continue
+        port = _DPIF_PORT.match(line)
+        if port and current and port.group(3) != "none":
+            ports[int(port.group(3))] = DatapathPort(current, port.group(1), int(port.group(2)))
+    return ports
+
+
+def output_tokens(actions: str) -> list[str]:
+    """The datapath outputs of one pass's actions: port numbers, ``userspace`` and, for a
+    tunnel, ``tnl_push(...)`` whole."""
+    found: list[str] = []
+    for action in _split_top_level(actions):
+        if action.startswith("tnl_push("):
+            found.append(action)
+        else:
+            found.extend(_output_tokens(action))
+    return found
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dpagent.lab.ovs_trace import parse_dpif_show, parse_trace
+from dpagent.diagnose.ofproto_trace import parse_dpif_show, parse_trace
 
 DPIF_SHOW = """\
 netdev@ovs-netdev: hit:15 missed:13
