@@ -448,7 +448,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         if self.agent is None or not self.agent.synced_once:
             return {"error": "the agent has not synchronised yet: nothing to trace"}
         appctl = tracer.vswitchd_appctl(ovs_rundir(self.conf.ovs.ovsdb_connection))
-        return tracer.trace(tracer.snapshot_of(self.agent), appctl, request)
+        names = self.cache_control.names if self.cache_control is not None else None
+        return tracer.trace(tracer.snapshot_of(self.agent, names), appctl, request)
 
     def _waiting_for(self) -> str | None:
         """What keeps the agent from being ready, for ``dpagent-ctl status``; None if ready."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dpagent.diagnose.explain import HostView, explain
@@ -64,14 +64,18 @@ class Snapshot:
 
     ports: tuple[LocalPort, ...]
     view: HostView
+    names: Mapping[str, str] = field(default_factory=dict)
+    """port or security group id -> its name, where the control plane told it"""
 
 
 Appctl = Callable[[list[str]], str]
 
 
-def snapshot_of(agent: Agent) -> Snapshot:
+def snapshot_of(agent: Agent,
+                names_of: Callable[[Iterable[str]], dict[str, str]] | None = None) -> Snapshot:
     """The trace's view of the agent, from the status socket's thread: each dict is copied in
-    one C-level step, the model is replaced (never changed) by the worker."""
+    one C-level step, the model is replaced (never changed) by the worker. ``names_of`` gives
+    the names of ports and groups (the resource cache knows them; neutron's SG info does not)."""
     compiler = agent.dataplane.compiler
     model = compiler.model
     records = agent.ports.copy()
@@ -85,7 +89,8 @@ def snapshot_of(agent: Agent) -> Snapshot:
                     ports_by_ofport={p.ofport: p.port_id for p in ports},
                     ports_by_name={p.name: p.port_id for p in ports},
                     bridge=agent.settings.integration_bridge)
-    return Snapshot(ports, view)
+    ids = {p.port_id for p in ports} | set(model.groups) | set(model.members)
+    return Snapshot(ports, view, names_of(ids) if names_of is not None else {})
 
 
 def vswitchd_appctl(rundir: str) -> Appctl:
@@ -166,8 +171,31 @@ def _trace(snapshot: Snapshot, appctl: Appctl, request: Mapping[str, Any]) -> di
         "from": source.describe(), "to": destination.describe() if destination else to_text,
         "notes": _notes(source, destination),
     })
+    answer = _with_names(answer, snapshot.names)
     if request.get("verbose"):
         answer["raw"] = raw
+    return answer
+
+
+def _with_names(answer: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """``port ID`` -> ``port NAME (ID)``, ``group ID`` -> ``group NAME (ID)`` in the words."""
+    if not names:
+        return answer
+
+    def named(text: str) -> str:
+        for obj_id, name in names.items():
+            if obj_id in text:
+                text = text.replace(f"port {obj_id} (", f"port {name} ({obj_id}, ")
+                for kind in ("port ", "group "):
+                    text = text.replace(f"{kind}{obj_id}", f"{kind}{name} ({obj_id})")
+                if text.startswith(obj_id):  # "from ID (tap..., wired)"
+                    text = f"{name} {text}"
+        return text
+
+    for key in ("stage", "reason", "from", "to"):
+        answer[key] = named(str(answer[key]))
+    for key in ("rules", "outputs", "notes"):
+        answer[key] = [named(str(item)) for item in answer[key]]
     return answer
 
 
@@ -182,7 +210,8 @@ def _address(port: LocalPort | None, given: Any, version: int | None, which: str
     candidates = [a for a in port.addresses() if version is None or a.version == version]
     if not candidates:
         family = f"IPv{version} " if version else ""
-        hint = " (give --src-ip)" if which == "source" else ""
+        hint = " (give --src-ip)" if which == "source" else \
+            " (it is not wired: give --to ADDRESS --dst-mac MAC)" if port.model is None else ""
         raise TraceError(f"port {port.describe()} has no {family}address the agent knows"
                          f"{hint}")
     return candidates[0]

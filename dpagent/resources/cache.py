@@ -195,7 +195,7 @@ class ResourceCache:
                 group.id not in self.interest.groups:
             return Change()
         self.groups[group.id] = SecurityGroupObject(group.id, group.revision, group.stateful,
-                                                    ())
+                                                    (), group.name)
         change = Change()
         if old is None or old.stateful != group.stateful:
             change.rule_groups.add(group.id)

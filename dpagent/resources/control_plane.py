@@ -92,6 +92,17 @@ class CacheControlPlane:
         """remote groups whose members were pulled (pushes keep them current since)"""
         self._networks_pulled: set[str] = set()
 
+    def names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The names of the ports and security groups among ``ids`` that the cache holds and
+        that have one (for ``dpagent-ctl trace``'s words)."""
+        with self.lock:
+            found: dict[str, str] = {}
+            for obj_id in ids:
+                obj = self.cache.ports.get(obj_id) or self.cache.groups.get(obj_id)
+                if obj is not None and obj.name:
+                    found[obj_id] = obj.name
+            return found
+
     # -- the agent core's calls -------------------------------------------------------------
 
     def get_devices_details(self, devices: list[str]) -> tuple[list[dict[str, Any]], list[str]]:

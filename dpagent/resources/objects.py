@@ -73,6 +73,8 @@ class PortObject:
     levels: tuple[tuple[str, int, Segment | None], ...]
     """binding levels: (host, level, segment)"""
     qos_policy_id: str | None = None
+    name: str = ""
+    """For operators' words only (``dpagent-ctl trace``); nothing is decided by it."""
 
     def active_binding(self) -> Binding | None:
         return next((b for b in self.bindings if b.status == "ACTIVE"), None)
@@ -122,6 +124,8 @@ class SecurityGroupObject:
     revision: int
     stateful: bool
     rules: tuple[RuleObject, ...]
+    name: str = ""
+    """For operators' words only (``dpagent-ctl trace``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +236,8 @@ def parse_port(primitive: Any, field: str = "Port") -> PortObject:
                                 empty=True),
         device_id=expect_str(data.get("device_id") or "", f"{w}.device_id", empty=True),
         port_security_enabled=port_security, bindings=tuple(bindings), levels=tuple(levels),
-        qos_policy_id=expect_optional_str(data.get("qos_policy_id"), f"{w}.qos_policy_id"))
+        qos_policy_id=expect_optional_str(data.get("qos_policy_id"), f"{w}.qos_policy_id"),
+        name=_name(data))
 
 
 def parse_network(primitive: Any, field: str = "Network") -> NetworkObject:
@@ -291,7 +296,14 @@ def parse_security_group(primitive: Any, field: str = "SecurityGroup") -> Securi
                   for i, r in enumerate(expect_list(data.get("rules") or [], f"{w}.rules")))
     return SecurityGroupObject(expect_str(require(data, "id", w), f"{w}.id"),
                                _revision(data, w),
-                               expect_bool(data.get("stateful", True), f"{w}.stateful"), rules)
+                               expect_bool(data.get("stateful", True), f"{w}.stateful"), rules,
+                               _name(data))
+
+
+def _name(data: Any) -> str:
+    """A resource's name, if it has a usable one: it is only ever shown, never checked."""
+    name = data.get("name")
+    return name if isinstance(name, str) else ""
 
 
 def parse_address_group(primitive: Any, field: str = "AddressGroup") -> AddressGroupObject:

@@ -76,6 +76,7 @@ def run(topology: Path, layout: Layout, *, keep: bool) -> int:
         story.phase_wired()
         story.phase_cordoned()
         story.phase_uncordoned()
+        story.phase_traced()
     except KeyboardInterrupt:
         interrupted = True
         failure = "interrupted"

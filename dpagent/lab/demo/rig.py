@@ -131,6 +131,10 @@ class Rig:
     def status(self) -> dict[str, Any]:
         return query(str(self.status_socket))
 
+    def trace(self, request: dict[str, Any]) -> dict[str, Any]:
+        """What ``dpagent-ctl trace`` asks the agent."""
+        return query(str(self.status_socket), timeout=30.0, request=request)
+
     def _status_answers(self) -> bool:
         try:
             self.status()

@@ -7,6 +7,9 @@
 3. Set the agent administratively down through the API, plug ``late``: it stays isolated (the
    agent holds it back, the port stays DOWN) while the others keep working; print the matrix.
 4. Set the agent up again: ``late`` is wired without a restart; print the matrix.
+5. Ask the agent why, with ``dpagent-ctl trace``: one allowed and one dropped cell per stage
+   (ingress rules through a remote group, a stateless reply, anti-spoofing, the provider
+   network's way out); each verdict must agree with the real traffic of step 4.
 
 Every wait polls observable state (port status, the agent's status socket); the only timeouts
 are deadlines.
@@ -190,6 +193,55 @@ class Story:
         everyone = list(expected.VMS)
         self.probe("uncordoned", [*everyone, expected.EXTERNAL.name],
                    [*everyone, expected.EXTERNAL.name])
+
+    def phase_traced(self) -> None:
+        """``dpagent-ctl trace`` on cells of the last matrix: the switch's own verdict, in the
+        operator's words, must agree with what real packets did."""
+        self.out("\n== 4. why: dpagent-ctl trace asks the switch, the answer names the rule")
+        observed = {(c.source, c.destination, c.service): c.observed  # the latest of each
+                    for _, cells in self.outcome.phases for c in cells}
+        spoof = expected.SPOOFER
+        Trace = tuple[str, str, str, dict[str, Any]]
+        cases: list[tuple[tuple[str, str, str], list[Trace]]] = [
+            # (cell, traces whose verdicts together make the cell's)
+            (("web1", "db1", expected.PG), [("web1", "db1", "tcp/5432", {})]),
+            (("mon1", "db1", expected.PG), [("mon1", "db1", "tcp/5432", {})]),
+            (("mon1", "web1", expected.HTTP), [("mon1", "web1", "tcp/80", {}),
+                                                ("web1", "mon1", "tcp/80", {"state": "reply"})]),
+            ((spoof.label, "web1", expected.PING),
+             [(spoof.vm, "web1", "icmp", {"src_ip": spoof.address})]),
+            (("web2", expected.EXTERNAL.name, expected.HTTP),
+             [("web2", expected.EXTERNAL.name, "tcp/80", {})]),
+        ]
+        disagree = []
+        for (source, destination, service), traces in cases:
+            verdicts = [self.trace(*t) for t in traces]
+            real = observed.get((source, destination, service))
+            agreed = real is not None and real == all(verdicts)
+            self.say(f"{source} -> {destination} {service}: trace "
+                     f"{'ALLOWED' if all(verdicts) else 'DROPPED'}, real traffic "
+                     f"{'reachable' if real else 'blocked'}: "
+                     + ("agree" if agreed else "DISAGREE"))
+            if not agreed:
+                disagree.append(f"{source} -> {destination} {service}")
+        if disagree:
+            raise LabError(f"dpagent-ctl trace disagrees with real traffic: "
+                           f"{', '.join(disagree)}")
+
+    def trace(self, source: str, destination: str, service: str,
+              extra: dict[str, Any]) -> bool:
+        """Show one ``dpagent-ctl trace`` (by address) and return whether it was allowed."""
+        from dpagent.cmd.ctl import render_trace  # the text dpagent-ctl trace prints
+        src, dst = self.addresses[source], self.addresses[destination]
+        request = {"command": "trace", "from": src, "to": dst, "service": service, **extra}
+        answer = self.rig.trace(request)
+        if "error" in answer:
+            raise LabError(f"dpagent-ctl trace {source} -> {destination} {service}: "
+                           f"{answer['error']}")
+        options = "".join(f" --{k.replace('_', '-')} {v}" for k, v in extra.items())
+        self.show(["dpagent-ctl", "trace", "--socket", str(self.rig.status_socket), "--from",
+                   src, "--to", dst, service + options], render_trace(answer))
+        return bool(answer["verdict"] == "ALLOWED")
 
     # -- helpers -------------------------------------------------------------------------------
 

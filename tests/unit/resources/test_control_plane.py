@@ -341,3 +341,18 @@ def test_the_cache_tells_members_networks_and_subnets_so_a_foreign_address_is_sp
     result = HostCompiler().compile(sg_cache.model())
     (only,) = result.owners["member:ingress:4:10.0.0.5"]
     assert dict(only.match)["reg6"] == "0x2"
+
+
+def test_names_are_read_from_the_objects_and_are_only_words():
+    """Names (for dpagent-ctl trace) come from the pushed objects; one that is not a string
+    is no name and no error."""
+    from dpagent.resources.objects import parse_port, parse_security_group
+
+    named = group_primitive(group(DB, 2, rule("r1")))
+    named["versioned_object.data"]["name"] = "db"
+    local = port_primitive(port("local", sgs=frozenset({DB})))
+    local["versioned_object.data"]["name"] = 42
+    _, control, _, _ = rig()
+    control.cache.groups[DB] = parse_security_group(named)
+    control.cache.ports["local"] = parse_port(local)
+    assert control.names(["local", DB, "unknown"]) == {DB: "db"}
