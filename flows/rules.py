@@ -12,7 +12,7 @@ groups as :class:`RuleTemplate` values and stamped with each port's ofport.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flows import actions, cookies, matches
@@ -74,7 +74,8 @@ def templates(atoms: tuple[Atom, ...], stateless: bool,
     """The rule flows of a set of atoms, for any port that has exactly these atoms.
 
     ``cache`` (atom identity, stateless) -> templates spares the work for atoms that many sets of
-    security groups share; it is only valid for one ``conj_ids``.
+    security groups share; it is only valid for one ``conj_ids``. The same atom comes from
+    different rules in different groups: its flows are shared, their meaning is this atom's.
     """
     by_key: dict[tuple[Any, ...], RuleTemplate] = {}
     cache = {} if cache is None else cache
@@ -83,6 +84,9 @@ def templates(atoms: tuple[Atom, ...], stateless: bool,
         if found is None:
             found = [_with_text(t) for t in _atom_templates(atom, stateless, conj_ids)]
             cache[(atom.identity, stateless)] = found
+        meaning = atom_meaning(atom)
+        if found and found[0].meaning != meaning:
+            found = [replace(t, meaning=meaning) for t in found]
         for template in found:
             key = (template.table, template.priority, template.head, template.tail)
             known = by_key.get(key)
@@ -94,6 +98,11 @@ def templates(atoms: tuple[Atom, ...], stateless: bool,
                     known.table, known.priority, known.head, known.tail, merged,
                     f"{known.meaning}; {template.meaning}"))
     return tuple(by_key[key] for key in sorted(by_key))
+
+
+def atom_meaning(atom: Atom) -> str:
+    """``ingress: security group G rule R; ...``: the direction and the rules behind an atom."""
+    return f"{atom.direction.value}: {'; '.join(atom.origins)}"
 
 
 def _atom_templates(atom: Atom, stateless: bool, conj_ids: Mapping[ConjunctionKey, int]
@@ -121,7 +130,7 @@ def _atom_templates(atom: Atom, stateless: bool, conj_ids: Mapping[ConjunctionKe
         for src in matches.port_masks("tp_src", atom.src_ports):
             for dst in matches.port_masks("tp_dst", atom.dst_ports):
                 l4.append(src + dst)
-    meaning = f"{atom.direction.value}: {'; '.join(atom.origins)}"
+    meaning = atom_meaning(atom)
     found = [RuleTemplate(table, priority, head, remote + part, acts, meaning) for part in l4]
     if stateless and atom.ethertype == 6 and atom.protocol is not None:
         # OVS reports a non-first IPv6 fragment as nw_proto=44 (the fragment header): neither

@@ -4,6 +4,7 @@
     dpagent-ctl trace --from PORT --to PORT|IP SERVICE [--state new|established|reply|invalid]
                       [-6] [--vlan VID] [--src-ip IP] [--src-mac MAC] [--dst-mac MAC]
                       [--verbose] [--json]
+    dpagent-ctl rules [--port PORT] [--group GROUP] [--json]
     dpagent-ctl [--api-url URL] agents list [--host H] [--json]
     dpagent-ctl [--api-url URL] agents show ID [--json]
     dpagent-ctl [--api-url URL] agents set (--admin-down | --admin-up) ID
@@ -11,7 +12,8 @@
 
 ``status`` asks the local daemon through its socket; ``trace`` asks it to trace a packet through
 the switch (``ofproto/trace``) and say whether it passes, where it stops and which
-security-group rules let it through; ``agents`` talks to the controller's
+security-group rules let it through; ``rules`` shows packets and bytes per security-group rule
+of the wired ports, from the switch's counters; ``agents`` talks to the controller's
 agents API (neutron's ``/v2.0/agents``, so it works against neutron-server too, given a
 token-less endpoint).  Exit status: 0 done, 1 the API refused (its message is printed),
 2 the daemon or API could not be reached; ``trace``: 0 allowed, 3 dropped, 1 the daemon could
@@ -109,6 +111,49 @@ def _trace(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(answer, indent=1) if args.json else render_trace(answer, args.verbose))
     return 0 if answer["verdict"] == "ALLOWED" else TRACE_DROPPED
+
+
+def render_rules(answer: dict[str, Any]) -> str:
+    """One line per port and rule, like ``openstack security group rule list``, with counts."""
+    names = answer.get("names") or {}
+
+    def name(obj_id: str) -> str:
+        return names.get(obj_id) or obj_id
+
+    def words(text: str) -> str:
+        for obj_id, obj_name in names.items():
+            text = text.replace(f"group {obj_id}", f"group {obj_name}")
+        return text
+
+    rows = [("PORT", "GROUP", "RULE", "DIRECTION", "MATCHES", "PACKETS", "BYTES", "")]
+    notes = {}
+    for r in sorted(answer["rules"], key=lambda r: (name(r["port"]), name(r["group"]),
+                                                    r["direction"], r["description"])):
+        if r["shared"]:
+            notes[r["shared"]] = f"{r['shared']}: every port and rule of its remote group, " \
+                                 "direction and IP version"
+        note = "shared" if r["shared"] else "" if r["flows"] else "no flow"
+        rows.append((name(r["port"]), name(r["group"]), r["rule"], r["direction"],
+                     words(r["description"]), str(r["packets"]), str(r["bytes"]), note))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    lines += [f"shared = counted at {text}" for text in sorted(notes.values())]
+    return "\n".join(lines)
+
+
+def _rules(args: argparse.Namespace) -> int:
+    request = {"command": "rules", "port": args.port, "group": args.group}
+    try:
+        answer = query(args.socket, timeout=30.0, request=request)
+    except OSError as exc:
+        print(f"dpagent-ctl: cannot reach the agent at {args.socket}: {exc}", file=sys.stderr)
+        return 2
+    if "error" in answer:
+        print(f"dpagent-ctl: {answer['error']}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=1) if args.json else render_rules(answer))
+    return 0
 
 
 def render_agents(agents: list[dict[str, Any]]) -> str:
@@ -210,6 +255,14 @@ def parser() -> argparse.ArgumentParser:
     trace.add_argument("--verbose", "-v", action="store_true",
                        help="every flow the packet hit, and the raw trace")
     trace.add_argument("--json", action="store_true")
+    rules = commands.add_parser(
+        "rules", help="packets and bytes per security-group rule (the switch's counters)",
+        description="Every rule of the wired ports' groups, with what the switch counted for "
+                    "it; the counters live in the switch and survive the agent's restart.")
+    rules.add_argument("--socket", default=DEFAULT_SOCKET)
+    rules.add_argument("--port", help="one port (id, a prefix of it, or its name)")
+    rules.add_argument("--group", help="one security group (id, a prefix of it, or its name)")
+    rules.add_argument("--json", action="store_true")
     agents = commands.add_parser("agents", help="agents known to the controller")
     sub = agents.add_subparsers(dest="agents_command", required=True)
     listing = sub.add_parser("list", help="every agent, with liveness and admin state")
@@ -239,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2 if exc.unreachable else 1
     if args.command == "trace":
         return _trace(args)
+    if args.command == "rules":
+        return _rules(args)
     try:
         snapshot = query(args.socket)
     except OSError as exc:

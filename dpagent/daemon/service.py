@@ -42,7 +42,7 @@ from dpagent.daemon.wiring import (
     RpcSriovControlPlane,
     RpcTrunkControl,
 )
-from dpagent.diagnose import tracer
+from dpagent.diagnose import rule_counters, switch, tracer
 from dpagent.overlay.config import options_from_conf, overlay_settings
 from dpagent.overlay.manager import Overlay
 from dpagent.physnet import PhysicalNetworks
@@ -62,6 +62,7 @@ from dpagent.trunk.manager import TrunkBridges
 from dpagent.trunk.naming import TRUNK_BRIDGE_PREFIX
 from dpagent.trunk.switch import TrunkSwitch
 from dpagent.version import version
+from flows.cookies import Kind
 from sriov import NetlinkLinkOps, SriovConfigError, SriovSettings
 
 LOG = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         bridge = conf.ovs.integration_bridge
         # first: it answers while the rest starts (or waits for the broker)
         self.status_server = StatusServer(conf.agent.status_socket, self.status,
-                                          {"trace": self.trace})
+                                          {"trace": self.trace, "rules": self.rules})
         try:
             self.status_server.start()
         except OSError as exc:
@@ -447,9 +448,44 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         """``dpagent-ctl trace``: a packet through br-int, explained (dpagent.diagnose)."""
         if self.agent is None or not self.agent.synced_once:
             return {"error": "the agent has not synchronised yet: nothing to trace"}
-        appctl = tracer.vswitchd_appctl(ovs_rundir(self.conf.ovs.ovsdb_connection))
+        appctl = switch.vswitchd_appctl(ovs_rundir(self.conf.ovs.ovsdb_connection))
         names = self.cache_control.names if self.cache_control is not None else None
         return tracer.trace(tracer.snapshot_of(self.agent, names), appctl, request)
+
+    def rule_counts(self) -> list[rule_counters.RuleCount]:
+        """Packets and bytes per security-group rule of the wired ports (from the switch)."""
+        if self.agent is None:
+            return []
+        compiler = self.agent.dataplane.compiler
+        model, owners, meanings = compiler.model, compiler.owners.copy(), \
+            compiler.meanings.copy()
+        rundir = ovs_rundir(self.conf.ovs.ovsdb_connection)
+        # the datapath's flows pass their counts on to the OpenFlow flows when revalidated:
+        # without a pass now, the last second's packets would be missing
+        switch.vswitchd_appctl(rundir)(["revalidator/wait"])
+        text = switch.dump_flows_of_kinds(rundir,
+                                          self.conf.ovs.integration_bridge,
+                                          [Kind.RULE, Kind.REMOTE_GROUP])
+        return rule_counters.count_rules(model, owners, meanings,
+                                         rule_counters.parse_flow_stats(text))
+
+    def rules(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``dpagent-ctl rules``: the counts, for the ports/groups asked (by id or name)."""
+        if self.agent is None or not self.agent.synced_once:
+            return {"error": "the agent has not synchronised yet: no rules to count"}
+        try:
+            rows = self.rule_counts()
+        except switch.SwitchCommandError as exc:
+            return {"error": str(exc)}
+        ids = {r.port_id for r in rows} | {r.group_id for r in rows}
+        names = self.cache_control.names(ids) if self.cache_control is not None else {}
+        port, group = request.get("port"), request.get("group")
+        chosen = [r for r in rows
+                  if (not port or port in (r.port_id, names.get(r.port_id))
+                      or r.port_id.startswith(str(port)))
+                  and (not group or group in (r.group_id, names.get(r.group_id))
+                       or r.group_id.startswith(str(group)))]
+        return {"rules": [r.as_dict() for r in chosen], "names": names}
 
     def _waiting_for(self) -> str | None:
         """What keeps the agent from being ready, for ``dpagent-ctl status``; None if ready."""

@@ -10,8 +10,6 @@ physical and tunnel bridges, so the verdict is the switch's, not a model of it.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +25,7 @@ from dpagent.diagnose.packet import (
     parse_address,
     parse_service,
 )
+from dpagent.diagnose.switch import SwitchCommandError
 from flows.compiler import port_owner
 from flows.model import Port
 
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
     from dpagent.agent.agent import Agent
 
 LOG = logging.getLogger(__name__)
-TRACE_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,7 @@ class Snapshot:
 
 
 Appctl = Callable[[list[str]], str]
+"""``ovs-appctl`` of the switch: arguments in, its output out (see dpagent.diagnose.switch)."""
 
 
 def snapshot_of(agent: Agent,
@@ -91,23 +90,6 @@ def snapshot_of(agent: Agent,
                     bridge=agent.settings.integration_bridge)
     ids = {p.port_id for p in ports} | set(model.groups) | set(model.members)
     return Snapshot(ports, view, names_of(ids) if names_of is not None else {})
-
-
-def vswitchd_appctl(rundir: str) -> Appctl:
-    """``ovs-appctl`` aimed at the ovs-vswitchd of ``rundir`` (its pid file names its control
-    socket; a private instance may have a fixed one)."""
-    def run(args: list[str]) -> str:
-        target = os.path.join(rundir, "ovs-vswitchd.ctl")
-        if not os.path.exists(target):
-            with open(os.path.join(rundir, "ovs-vswitchd.pid")) as pidfile:
-                target = os.path.join(rundir, f"ovs-vswitchd.{pidfile.read().strip()}.ctl")
-        done = subprocess.run(["ovs-appctl", "-t", target, *args], capture_output=True,
-                              text=True, timeout=TRACE_TIMEOUT,
-                              env=dict(os.environ, OVS_RUNDIR=rundir))
-        if done.returncode != 0:
-            raise RuntimeError(f"ovs-appctl {args[0]}: {done.stderr.strip() or done.stdout}")
-        return done.stdout
-    return run
 
 
 class TraceError(Exception):
@@ -136,7 +118,7 @@ def trace(snapshot: Snapshot, appctl: Appctl, request: Mapping[str, Any]) -> dic
     """Answer one ``trace`` request (see ``dpagent-ctl trace --help`` for its fields)."""
     try:
         return _trace(snapshot, appctl, request)
-    except (TraceError, PacketError) as exc:
+    except (TraceError, PacketError, SwitchCommandError) as exc:
         return {"error": str(exc)}
 
 

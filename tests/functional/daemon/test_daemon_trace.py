@@ -10,6 +10,7 @@ sent for real: a TCP connect or ping, or a crafted frame captured where it would
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -160,6 +161,35 @@ def test_trace_verdicts_match_real_traffic(tmp_path, ovs_sandbox, transport_url,
                    if any(frame[14:].rstrip(b"\0") in f for f in seen)}
         assert arrived == {"real", "syn"}, arrived
 
+        # per-rule counters: exactly the packets sent, kept across the agent's restart
+        def counts(port_name):
+            answer = query(sock, timeout=30, request={"command": "rules",
+                                                      "port": ports[port_name].id})
+            assert "error" not in answer, answer
+            return {(r["group"], r["rule"] if CACHE_MODE else r["description"]):
+                    (r["packets"], r["bytes"], r["shared"]) for r in answer["rules"]}
+
+        icmp_in = (db.id, rule["db_icmp"] if CACHE_MODE else "IPv4 icmp")
+        web_out = (web.id, rule["web_egress"] if CACHE_MODE else "IPv4")
+        before_db, before_web = counts("db"), counts("web")
+        assert vms["web"].exec(["ping", "-n", "-q", "-c", "5", "-i", "0.2", "-W", "1",
+                                vms["db"].ip4]).returncode == 0
+        after_db, after_web = counts("db"), counts("web")
+        echo = 98  # bytes of an echo request frame: 14 Ethernet + 20 IP + 8 ICMP + 56
+        assert after_db[icmp_in][:2] == (before_db[icmp_in][0] + 5,
+                                         before_db[icmp_in][1] + 5 * echo), (before_db, after_db)
+        assert after_web[web_out][:2] == (before_web[web_out][0] + 5,
+                                          before_web[web_out][1] + 5 * echo)
+        five_432 = (db.id, rule["db_5432"] if CACHE_MODE else "IPv4 tcp 5432 from group "
+                    + web.id)
+        assert after_db[five_432][2].startswith("conjunction "), after_db  # counted shared
+        assert after_db[five_432][0] > 0  # web's connects above
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=15) == 0
+        daemon = start_daemon(tmp_path, ovs_sandbox, transport_url, host, bridge, "threading")
+        wait_for(lambda: _synced(sock), timeout=30, what="the restarted agent's first sync")
+        assert counts("db")[icmp_in] == after_db[icmp_in]  # they live in the switch
+
         # a blocked connection: established and allowed, then its rule goes
         session = vms["web"].tcp_session(vms["db"].ip4, 5432)
         assert session.exchange()
@@ -193,3 +223,10 @@ def test_trace_verdicts_match_real_traffic(tmp_path, ovs_sandbox, transport_url,
             unknown.stderr, unknown
     finally:
         clean_up(daemon, ovs_sandbox, bridge)
+
+
+def _synced(sock: str) -> bool:
+    try:
+        return bool(query(sock).get("last_sync"))
+    except OSError:
+        return False

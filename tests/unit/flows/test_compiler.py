@@ -88,6 +88,20 @@ def test_every_rule_flow_is_explained_by_its_cookie():
     assert all(f.cookie >> 48 == 0xD9A6 for f in result.flows())
 
 
+def test_the_same_rule_in_two_groups_is_explained_by_each_ports_own_group():
+    """Two groups with an identical rule share its flows' shape, never their meaning: each
+    port's flow names its own group's rule (found by dpagent-ctl rules on the demo)."""
+    groups = {"web": [rule(protocol="tcp", port_range_min=80, port_range_max=80)],
+              "db": [rule(protocol="udp", port_range_min=53, port_range_max=53),
+                     rule(protocol="tcp", port_range_min=80, port_range_max=80)]}
+    result = compile_sg_info(sg_info({"p1": port(1, groups=("web",)),
+                                      "p2": port(2, groups=("db",))}, groups))
+    meanings = {result.explain(f.cookie) for f in result.flows()
+                if f.table == 32 and "tp_dst=80" in f.match_text()}
+    assert meanings == {"port p1 ingress: security group web rule #0",
+                        "port p2 ingress: security group db rule #1"}
+
+
 def test_golden_flows_of_a_small_host():
     """The exact flow text, so a change of shape shows up in review (regenerate with
     DPAGENT_REGEN_GOLDEN=1)."""
