@@ -148,6 +148,11 @@ def exploration(rig: Rig, story: Story) -> str:
              f"  {ctl} --api-url {api} agents list",
              f"  {ctl} status --socket {rig.status_socket}",
              f"  curl -s {api}/v2.0/ports"]
+    mon1, db1_ip = story.addresses.get("mon1"), story.addresses.get("db1")
+    if mon1 and db1_ip:
+        lines += [f"  {ctl} trace --socket {rig.status_socket} --from {mon1} --to {db1_ip} "
+                  "tcp/5432 --verbose   # why mon1 cannot reach db1:5432, flow by flow",
+                  f"  {ctl} rules --socket {rig.status_socket} --port db1   # packets per rule"]
     trace = trace_example(story)
     if trace:
         lines += [f"  ovs-appctl -t {unixctl} ofproto/trace {INTEGRATION_BRIDGE} '{trace}'",
