@@ -4,6 +4,7 @@ recovery when the server deleted its record or counted it dead."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -125,6 +126,28 @@ def test_new_member_of_a_remote_group_is_let_in(neutron_api, neutron_agent, vlan
     wait_tcp(member_vm, db_vm.ip4, 5432, allowed=True)
     assert not cli.tcp_connect(db_vm.ip4, 5432, timeout=1)
     wait_ports_status(neutron_api, [p["id"] for p in [*ports, member]], "ACTIVE", timeout=10)
+
+    # dpagent-ctl trace says the same, naming neutron's own rule (by id) and groups
+    def trace(src, dst):
+        return query(str(agent.status_socket), timeout=30, request={
+            "command": "trace", "from": src, "to": dst, "service": "tcp/5432"})
+    rule_5432 = next(r["id"] for r in neutron_api.get(
+        f"/v2.0/security-group-rules?security_group_id={db['id']}")["security_group_rules"]
+        if r["port_range_min"] == 5432)
+    allowed = trace(member_vm.ip4, db_vm.ip4)
+    assert allowed["verdict"] == "ALLOWED", allowed
+    through = [r for r in allowed["rules"] if "through remote group" in r]
+    if os.environ.get("DPAGENT_TEST_RPC_MODE", "cache") == "cache":
+        # the resource cache's objects carry the rule's id and the groups' names
+        assert through == [f"security group db ({db['id']}) rule {rule_5432} (through remote "
+                           f"group app ({app['id']}) ingress IPv4)"], allowed["rules"]
+    else:  # neutron's SG info has no rule ids: the rule's place in its group
+        assert len(through) == 1 and through[0].startswith(
+            f"security group {db['id']} rule #"), allowed["rules"]
+    refused = trace(cli.ip4, db_vm.ip4)
+    assert refused["verdict"] == "DROPPED" and \
+        refused["stage"].startswith("ingress rules of port ") and ports[0]["id"] in \
+        refused["stage"], refused
 
 
 def test_port_security_group_update_opens_traffic_and_ports_stay_active(
