@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install dpagent as a systemd service on this host (Debian 12, as root):
-#   - a virtualenv with dpagent in it (default /opt/dpagent; --venv reuses an existing one),
+#   - a virtualenv with dpagent installed from its wheel (default /opt/dpagent): the wheel given
+#     with --wheel, else one built from this checkout (`pip wheel --no-deps`); the wheel carries
+#     what a compute node needs, not the test rig (dpagent.lab); --venv reuses an existing
+#     virtualenv as it is,
 #   - /etc/systemd/system/dpagent.service (systemd/dpagent.service, ExecStart pointing at it),
 #   - /etc/dpagent/dpagent.conf from etc/dpagent.conf.sample, only if absent (never overwritten),
 #     and the empty drop-in directory /etc/dpagent/dpagent.conf.d,
@@ -8,7 +11,7 @@
 # It neither enables nor starts the service: edit the configuration first (host, transport_url,
 # bridge_mappings), then `systemctl enable --now dpagent`.
 #
-#   bash tools/install-service.sh [--venv DIR] [--root DIR]
+#   bash tools/install-service.sh [--wheel FILE | --venv DIR] [--root DIR]
 #
 # --root installs into another root (packaging, tests); nothing is reloaded then.
 set -euo pipefail
@@ -17,11 +20,13 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=/opt/dpagent
 root=/
 create_venv=1
+wheel=
 while [ $# -gt 0 ]; do
     case "$1" in
         --venv) venv=$(cd "$2" && pwd); create_venv=0; shift 2 ;;
+        --wheel) wheel=$(realpath "$2"); shift 2 ;;
         --root) root=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "install-service: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -31,7 +36,14 @@ if [ "$create_venv" = 1 ]; then
     if [ ! -x "$venv/bin/python" ]; then
         python3 -m venv "$venv"
     fi
-    "$venv/bin/python" -m pip install -q "$top"
+    if [ -z "$wheel" ]; then
+        built=$(mktemp -d)
+        trap 'rm -rf "$built"' EXIT
+        "$venv/bin/python" -m pip wheel -q --no-deps -w "$built" "$top"
+        wheel=$(ls "$built"/dpagent-*.whl)
+    fi
+    "$venv/bin/python" -m pip install -q "$wheel"
+    echo "install-service: installed $(basename "$wheel") into $venv"
 fi
 daemon="$venv/bin/dpagent"
 [ -x "$daemon" ] || { echo "install-service: $daemon missing" >&2; exit 1; }

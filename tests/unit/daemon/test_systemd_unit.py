@@ -31,6 +31,27 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
 
 
+HARDENING = {"CapabilityBoundingSet": "CAP_NET_ADMIN", "NoNewPrivileges": "yes",
+             "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+             "PrivateDevices": "yes", "AmbientCapabilities": ""}
+
+
+def test_the_unit_is_hardened_as_far_as_the_agent_allows(tmp_path):
+    """The restrictions the daemon is tested under (test_daemon_hardened); and systemd's own
+    exposure score of the unit (9.8 "UNSAFE" without them)."""
+    settings = dict(line.split("=", 1) for line in UNIT.read_text().splitlines()
+                    if "=" in line and not line.startswith("#"))
+    assert {k: settings.get(k) for k in HARDENING} == HARDENING
+    if shutil.which("systemd-analyze") is None:
+        return
+    unit = tmp_path / "dpagent.service"
+    unit.write_text(UNIT.read_text().replace("/usr/local/bin/dpagent", sys.executable))
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(unit)],
+                            capture_output=True, text=True)
+    score = result.stdout.rsplit("Overall exposure level for dpagent.service:", 1)[-1].split()
+    assert result.returncode == 0 and float(score[0]) <= 4.5, result.stdout[-500:]
+
+
 def test_install_service_writes_unit_and_config_and_keeps_an_edited_config(tmp_path):
     """tools/install-service.sh (the README's host install) into a scratch root: the unit runs
     the venv's dpagent, the config comes from the sample once and is never overwritten."""
