@@ -454,7 +454,7 @@ class Agent:
         if work.rule_groups:
             self._pending(self._refresh(self.cache.ports_using(work.rule_groups)))
         if work.member_groups:
-            self._pending(self._refresh(self.cache.ports_referring_to(work.member_groups)))
+            self._pending(self._refresh_members(work.member_groups))
         if self._unapplied:
             self._apply(Changed())
         if work.retry_reports and self._reports:
@@ -599,6 +599,18 @@ class Agent:
                  for p in ports if p in self.ports}
         info = self._backoff.ask(self.control_plane.security_group_info, ports)
         return self.cache.ingest(info, local)
+
+    def _refresh_members(self, group_ids: set[str]) -> Changed:
+        """Fetch the members of remote groups again: only them where the control plane can
+        say (the resource cache: no devices, no rules, no parse of what did not change), else
+        through one port per group with the whole security-group info."""
+        referring = self.cache.ports_referring_to(group_ids)
+        member_info = getattr(self.control_plane, "member_info", None)
+        if member_info is not None and referring:
+            info = self._backoff.ask(member_info, sorted(referring))
+            if info is not None:
+                return self.cache.ingest(info, {})
+        return self._refresh(referring)
 
     def _unwire(self, port_ids: set[str], gone: list[str]) -> Changed:
         """Forget removed VIFs; ``gone`` collects those to report down after the update."""

@@ -72,6 +72,10 @@ class RpcCacheControlPlane(CacheControlPlane):
         with _retry_later():
             return super().security_group_info(devices)
 
+    def member_info(self, group_ids: list[str]) -> dict[str, Any] | None:
+        with _retry_later():
+            return super().member_info(group_ids)
+
 
 class RpcTrunkControl:
     """neutron's trunk RPC for both trunk drivers: the OVS side's

@@ -23,7 +23,7 @@ from typing import Any, Final
 import oslo_messaging
 
 from dpagent.resources.cache import Change, Interest, ResourceCache
-from dpagent.resources.derive import device_details, security_group_info
+from dpagent.resources.derive import device_details, members_of, security_group_info
 from dpagent.resources.objects import PARSERS, VERSIONS, ResourceObject, data_of, object_id
 from dpagent.rpc import topics
 from dpagent.rpc.errors import InvalidReply
@@ -135,6 +135,14 @@ class CacheControlPlane:
         with self.lock:
             reply = security_group_info(self.cache, devices)
         return check_security_group_info(reply, devices).info
+
+    def member_info(self, group_ids: list[str]) -> dict[str, Any] | None:
+        """The members of remote groups whose membership changed, from the cache alone; None
+        if one of them was never pulled whole (then ask :meth:`security_group_info`)."""
+        with self.lock:
+            if not set(group_ids) <= self._complete_groups:
+                return None
+            return members_of(self.cache, group_ids)
 
     def update_device_list(self, up: list[str], down: list[str], *,
                            refresh_tunnels: bool = False) -> None:

@@ -22,7 +22,7 @@ neutron-server 29 gives them (``ml2/rpc.py`` ``get_device_details``; ``SecurityG
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dpagent.resources.cache import ResourceCache
@@ -111,6 +111,45 @@ def _ethertype(address: str) -> str:
     return f"IPv{ipaddress.ip_network(address, strict=False).version}"
 
 
+def remote_group_members(cache: ResourceCache, remote: Mapping[str, Iterable[str]]
+                         ) -> tuple[dict[str, dict[str, list[list[str | None]]]],
+                                    dict[str, dict[str, list[str]]]]:
+    """``sg_member_ips`` and ``member_networks`` of the remote groups in ``remote`` (group ->
+    the ethertypes its rules use it with), as :func:`security_group_info` gives them."""
+    members: dict[str, dict[str, list[list[str | None]]]] = {}
+    member_networks: dict[str, dict[str, list[str]]] = {}
+    for group_id, ethertypes in remote.items():
+        found: dict[str, set[tuple[str, str | None]]] = {e: set() for e in ethertypes}
+        origins: dict[str, set[str]] = {}
+        for member in cache.member_ports(group_id):
+            for ip, mac in _member_addresses(member):
+                if _ethertype(ip) in found:
+                    found[_ethertype(ip)].add((ip, mac))
+                    origins.setdefault(ip, set()).add(member.network_id)
+        members[group_id] = {e: [list(p) for p in sorted(v)] for e, v in found.items()}
+        member_networks[group_id] = {ip: sorted(n) for ip, n in sorted(origins.items())}
+    return members, member_networks
+
+
+def members_of(cache: ResourceCache, group_ids: Iterable[str]) -> dict[str, Any]:
+    """Only the members of ``group_ids`` (a member change): the keys of
+    :func:`security_group_info` that hold them, for the remote groups the local ports' rules
+    name, under the ethertypes they name them with -- what the full answer would say of them,
+    without its devices and rules."""
+    wanted = set(group_ids)
+    remote: dict[str, set[str]] = {}
+    used = {sg for port_id in cache.interest.local_ports
+            if (port := cache.ports.get(port_id)) is not None
+            and not port.device_owner.startswith(TRUSTED_PREFIX)
+            for sg in port.security_group_ids}
+    for sg_id in used:
+        for rule in cache.rules_in(sg_id):
+            if rule.remote_group_id in wanted:
+                remote.setdefault(rule.remote_group_id, set()).add(rule.ethertype)
+    members, member_networks = remote_group_members(cache, remote)
+    return {"sg_member_ips": members, "member_networks": member_networks}
+
+
 def security_group_info(cache: ResourceCache, port_ids: Iterable[str]) -> dict[str, Any]:
     devices: dict[str, dict[str, Any]] = {}
     for port_id in port_ids:
@@ -142,20 +181,9 @@ def security_group_info(cache: ResourceCache, port_ids: Iterable[str]) -> dict[s
         stateful = group.stateful if group is not None else True
         for entry in rules:
             entry["stateful"] = stateful
-    members: dict[str, dict[str, list[list[str | None]]]] = {}
-    member_networks: dict[str, dict[str, list[str]]] = {}
-    for group_id, ethertypes in remote.items():
-        found: dict[str, set[tuple[str, str | None]]] = {e: set() for e in ethertypes}
-        origins: dict[str, set[str]] = {}
-        for member in cache.member_ports(group_id):
-            for ip, mac in _member_addresses(member):
-                if _ethertype(ip) in found:
-                    found[_ethertype(ip)].add((ip, mac))
-                    origins.setdefault(ip, set()).add(member.network_id)
-        members[group_id] = {e: [list(p) for p in sorted(v)] for e, v in found.items()}
-        member_networks[group_id] = {ip: sorted(n) for ip, n in sorted(origins.items())}
+    members, member_networks = remote_group_members(cache, remote)
     for ag_id, ethertypes in address.items():
-        found = {e: set() for e in ethertypes}
+        found: dict[str, set[tuple[str, str | None]]] = {e: set() for e in ethertypes}
         ag = cache.address_groups.get(ag_id)
         for ip in (ag.addresses if ag is not None else ()):
             if _ethertype(ip) in found:

@@ -356,3 +356,18 @@ def test_names_are_read_from_the_objects_and_are_only_words():
     control.cache.groups[DB] = parse_security_group(named)
     control.cache.ports["local"] = parse_port(local)
     assert control.names(["local", DB, "unknown"]) == {DB: "db"}
+
+
+def test_a_member_change_is_answered_with_the_members_alone_as_the_full_answer_has_them():
+    """What member_info says of a remote group equals the full SG info's keys for it; a group
+    never pulled whole gets None (the agent then asks the full answer)."""
+    server, control, _, _ = rig()
+    control.get_devices_details(["local"])
+    assert control.member_info([WEB]) is None  # not pulled yet
+    full = control.security_group_info(["local"])
+    pulls = len(server.pulls)
+    members = control.member_info([WEB])
+    assert members == {"sg_member_ips": {WEB: full["sg_member_ips"][WEB]},
+                       "member_networks": {WEB: full["member_networks"][WEB]}}
+    assert len(server.pulls) == pulls  # from the cache alone
+    assert control.member_info(["not-named-by-any-rule"]) is None
