@@ -204,6 +204,9 @@ class Agent:
         self.on_port_states: Callable[[dict[str, str]], None] | None = None
         """Told, after each batch, the ports whose state changed (``gone``: no such VIF any
         more): how the trunk side learns that a trunk's ports are wired."""
+        self.on_audit: Callable[[int], None] | None = None
+        """Told after each audit that completed how many flow-mods it took to make the
+        switch match again (0: no drift): the daemon's metrics."""
         self._published: dict[str, str] = {}
 
     # -- inputs (any thread) --------------------------------------------------------------------
@@ -344,6 +347,8 @@ class Agent:
             report = self.dataplane.repair("audit")
             if report.flow_mods:
                 LOG.warning("audit repaired %d flows", report.flow_mods)
+            if self.on_audit is not None:
+                self.on_audit(report.flow_mods)
         self._switch_ok()
 
     def _switch_failed(self, exc: SwitchError) -> None:

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dpagent.bridge.transport import (
     BundleRejected,
@@ -57,11 +58,27 @@ class ApplyReport:
         return self.added + self.deleted
 
 
+class ProgrammerObserver(Protocol):
+    """Told what a programmer did to its switch (the daemon's metrics); called on the
+    programmer's thread: must be quick and must not raise."""
+
+    def bundle_committed(self, flow_mods: int, seconds: float) -> None:
+        """A bundle of ``flow_mods`` was committed; sending it took ``seconds``."""
+
+    def bundle_rejected(self) -> None:
+        """The switch refused a bundle (nothing of it was applied)."""
+
+    def switch_reset(self) -> None:
+        """The switch lost the flows this programmer had installed (the canary is gone)."""
+
+
 class BridgeProgrammer:
     """Keeps one bridge's dpagent flows equal to the desired flows of all owners."""
 
-    def __init__(self, transport: FlowTransport) -> None:
+    def __init__(self, transport: FlowTransport,
+                 observer: ProgrammerObserver | None = None) -> None:
         self.transport = transport
+        self.observer = observer
         self._desired: dict[str, dict[int, Flow]] = {}
         self._owner_of: dict[int, str] = {}
         self._pending: dict[str, dict[int, Flow] | None] = {
@@ -144,7 +161,13 @@ class BridgeProgrammer:
     def switch_was_reset(self) -> bool:
         """True when the canary flow is gone: the switch no longer holds what we installed."""
         cookie = canary_flow().cookie
-        return not self.transport.dump(cookie, (1 << 64) - 1)
+        reset = not self.transport.dump(cookie, (1 << 64) - 1)
+        if reset and cookie in self._installed:
+            # the switch does not hold it any more: forget it too, so one reset counts once
+            self._installed.discard(cookie)
+            if self.observer is not None:
+                self.observer.switch_reset()
+        return reset
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -214,9 +237,12 @@ class BridgeProgrammer:
         while True:
             mods, owner_of = self._plan(pending, self._installed, full, flush)
             mods = foreign + mods
+            sent = time.perf_counter()
             try:
                 self.transport.apply(mods, before_commit)
             except BundleRejected as exc:
+                if self.observer is not None:
+                    self.observer.bundle_rejected()
                 culprit = owner_of.get(exc.mod.cookie) if exc.mod is not None else None
                 if culprit is None or culprit not in pending:
                     # Cannot tell whose flow it was: every previous flow stays, all are reported.
@@ -232,6 +258,8 @@ class BridgeProgrammer:
             report.swept = swept
             self.bundles_sent += bool(mods)
             self.flow_mods_sent += len(mods)
+            if mods and self.observer is not None:
+                self.observer.bundle_committed(len(mods), time.perf_counter() - sent)
             report.added = sum(m.op is Op.ADD for m in mods)
             report.deleted = len(mods) - report.added
             break

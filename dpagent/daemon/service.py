@@ -43,6 +43,7 @@ from dpagent.daemon.wiring import (
     RpcTrunkControl,
 )
 from dpagent.diagnose import rule_counters, switch, tracer
+from dpagent.metrics import MetricsServer
 from dpagent.overlay.config import options_from_conf, overlay_settings
 from dpagent.overlay.manager import Overlay
 from dpagent.physnet import PhysicalNetworks
@@ -116,6 +117,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         """a consumer of the OVS side reconnected: its casts meanwhile are lost"""
         self._sriov_reconnected: Coalesced | None = None
         self.admin_state: AdminStateApi | None = None  # [agent] admin_state_timeout > 0
+        self.metrics: MetricsServer | None = None  # [agent] metrics_listen
         self.started_at = time.time()
         self._last_problem: str | None = None
         self.exit_status = 0
@@ -146,6 +148,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         except OSError as exc:
             raise StartConfigError(f"[agent] status_socket {conf.agent.status_socket}: "
                                    f"{exc.strerror or exc}") from exc
+        self.metrics = self._start_metrics()
         # ensure_bridge waits for ovs-vswitchd too (OVSDB answers a bridge's creation once
         # vswitchd has made it): say both
         self._starting = (f"the integration bridge {bridge}: OVSDB at "
@@ -155,10 +158,9 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         recorded = self.ovsdb.port_other_config(bridge)
         vlans = LocalVlans()
         vlans.restore(recorded)
-        programmer = BridgeProgrammer(flow_transport(conf, bridge))
+        programmer = self._programmer(bridge)
         self.physnets = PhysicalNetworks(
-            self.ovsdb, conf.ovs.bridge_mappings or {}, bridge,
-            lambda phys: BridgeProgrammer(flow_transport(conf, phys)),
+            self.ovsdb, conf.ovs.bridge_mappings or {}, bridge, self._programmer,
             use_veth_interconnection=conf.agent.use_veth_interconnection,
             on_uplinks_changed=self._uplinks_changed)
         # hitless restart: the uplinks keep passing the networks the ports still use
@@ -168,6 +170,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
         self.overlay = self._build_overlay(recorded)
         self._starting = f"the message broker at {_brokers(conf)}"
         self.transport = make_transport(conf)
+        if self.metrics is not None:  # before anything calls or consumes on it
+            self.metrics.watch_transport(self.transport)
         self.plugin = PluginApi.from_conf(self.transport, conf)
         if self.overlay is not None:
             self.overlay.control = self.plugin
@@ -184,6 +188,8 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
                            uplinks=HostUplinks(self.physnets, self.overlay))
         self.agent.wired_before = {name for name, config in recorded.items()
                                    if config.get("net_uuid")}
+        if self.metrics is not None:
+            self.agent.on_audit = self.metrics.audits_of(bridge)
         if conf.agent.drop_flows_on_start:
             self.agent.flush_on_first_sync = True
         self.ovsdb.watch(self.agent.vif_event, self._ovsdb_reconnected, bridge)
@@ -263,7 +269,7 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             self.agent.stop()
         if self.trunks is not None:
             self.trunks.stop()
-        for part in ("overlay", "physnets", "ovsdb", "status_server"):
+        for part in ("overlay", "physnets", "ovsdb", "status_server", "metrics"):
             if getattr(self, part, None) is None:  # a start that failed before it
                 continue
             try:
@@ -308,12 +314,34 @@ class AgentService(oslo_service.ServiceBase):  # type: ignore[misc]
             return None
         self._starting = f"the tunnel bridge {settings.bridge}"
         overlay = Overlay(self.ovsdb, settings, conf.ovs.integration_bridge,
-                          conf.ovs.datapath_type,
-                          lambda tun: BridgeProgrammer(flow_transport(conf, tun)))
+                          conf.ovs.datapath_type, self._programmer)
         overlay.on_uplinks_changed = lambda: self._uplinks_changed(frozenset({"overlay"}))
         overlay.set_networks(tunnelled(recorded_segments(recorded)))
         overlay.setup()
         return overlay
+
+    def _start_metrics(self) -> MetricsServer | None:
+        """The Prometheus endpoint, if [agent] metrics_listen asks for one (dpagent.metrics)."""
+        listen = self.conf.agent.metrics_listen
+        if not listen:
+            return None
+        metrics = MetricsServer(listen, self.status,
+                                integration_bridge=self.conf.ovs.integration_bridge,
+                                host=self.conf.agent.host,
+                                rule_counters=self.rule_counts
+                                if self.conf.agent.metrics_rule_counters else None)
+        try:
+            metrics.start()
+        except OSError as exc:
+            raise StartConfigError(f"[agent] metrics_listen {listen}: "
+                                   f"{exc.strerror or exc}") from exc
+        return metrics
+
+    def _programmer(self, bridge: str) -> BridgeProgrammer:
+        """A fresh programmer of ``bridge``; its bundles and resets counted, with metrics."""
+        return BridgeProgrammer(flow_transport(self.conf, bridge),
+                                self.metrics.bridge(bridge) if self.metrics is not None
+                                else None)
 
     def _build_trunks(self) -> TrunkBridges:
         """Trunk bridges (VLAN-aware VMs on OVS ports): seen by OVSDB events, told of

@@ -217,7 +217,8 @@ class PhysicalNetworks:
         self._mark({p.pair.bridge for p in self._physnets.values()})
 
     def status(self) -> dict[str, dict[str, Any]]:
-        """Per physnet: bridge, patch ports and ofports, state (wired, missing, error) and why.
+        """Per physnet: bridge, patch ports and ofports, state (wired, missing, error) and why,
+        the flows installed on the bridge.
 
         Read without the lock: the wiring thread holds it across OVSDB and OpenFlow exchanges,
         which take their whole timeout while ovs-vswitchd is down -- exactly when an operator
@@ -228,7 +229,9 @@ class PhysicalNetworks:
                          "phy_port": p.pair.phy_port, "phy_ofport": p.phy_ofport,
                          "vlans": sorted(p.vlans, key=lambda v: -1 if v is None else v),
                          "migrated_from_veth": p.migrated, "wire_seconds": p.wire_seconds,
-                         "wired_at": p.wired_at}
+                         "wired_at": p.wired_at,
+                         "flows_installed": p.programmer.installed_count if p.programmer
+                         else 0}
                 for p in list(self._physnets.values())}
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -30,6 +30,7 @@ from dpagent.rpc.notifications import (
     ResourcePushNotifications,
     TrunkNotifications,
 )
+from dpagent.rpc.observers import observer_of
 from dpagent.rpc.reconnects import ReconnectCallback, watch_reconnects
 from dpagent.rpc.transport import rpc_server, stop_servers
 
@@ -47,11 +48,13 @@ class NotificationConsumers:
                  on_reconnect: ReconnectCallback | None = None) -> None:
         """``catalog``: topic -> (endpoint class, fanout); :data:`CONSUMED` for the OVS side,
         :data:`TRUNK_PUSHES` (with a TrunkNotifications handler) for the SR-IOV side.
-        ``on_reconnect(reason)``: a consumer reconnected (its queue was lost meanwhile)."""
+        ``on_reconnect(reason)``: a consumer reconnected (its queue was lost meanwhile).
+        The transport's observer (:mod:`dpagent.rpc.observers`), if one was registered
+        before, is told of every message handled."""
         self.transport = transport
         self.host = host
         self.handler = handler
-        self.stats = NotificationStats()
+        self.stats = NotificationStats(observer_of(transport))
         self.catalog = catalog
         self.topics = list(catalog) if topics is None else topics
         self.on_reconnect = on_reconnect

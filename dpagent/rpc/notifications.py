@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -36,6 +37,7 @@ from dpagent.rpc.l2pop import (
     parse_fdb_entries,
     parse_tunnel_notice,
 )
+from dpagent.rpc.observers import RpcObserver
 from dpagent.rpc.trunks import SubPort, Trunk, parse_subport, parse_trunk
 from dpagent.rpc.validation import (
     PayloadError,
@@ -123,9 +125,11 @@ class TrunkNotifications(Protocol):
 
 
 class NotificationStats:
-    """Counts per method of delivered and dropped messages, for a status page."""
+    """Counts per method of delivered and dropped messages, for a status page; each message
+    handled is told to ``observer`` too (the daemon's metrics, see dpagent.rpc.observers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, observer: RpcObserver | None = None) -> None:
+        self.observer = observer
         self._lock = threading.Lock()
         self.delivered: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
@@ -263,6 +267,15 @@ class _Endpoint:
     def _handle(self, ctxt: Any, method: str, kwargs: Mapping[str, Any],
                 parse: Callable[[Mapping[str, Any], str], tuple[Any, ...]],
                 deliver: Callable[..., None]) -> None:
+        started = time.monotonic()
+        error = self._deliver(ctxt, method, kwargs, parse, deliver)
+        if self.stats.observer is not None:
+            self.stats.observer.notification_done(method, time.monotonic() - started, error)
+
+    def _deliver(self, ctxt: Any, method: str, kwargs: Mapping[str, Any],
+                 parse: Callable[[Mapping[str, Any], str], tuple[Any, ...]],
+                 deliver: Callable[..., None]) -> str | None:
+        """None if delivered, else what went wrong: ``invalid`` or ``handler``."""
         request = ctxt.get("request_id") if isinstance(ctxt, Mapping) else None
         try:
             args = parse(kwargs, method)
@@ -270,13 +283,15 @@ class _Endpoint:
             LOG.warning("dropped %s (request %s): invalid field %s: %s", method, request,
                         exc.field, exc.problem)
             self.stats.count(self.stats.dropped, method)
-            return
+            return "invalid"
         self.stats.count(self.stats.delivered, method)
         try:
             deliver(*args)
         except Exception:  # noqa: BLE001 - a handler bug must not kill the consumer
             LOG.exception("handler of %s (request %s) failed", method, request)
             self.stats.count(self.stats.handler_errors, method)
+            return "handler"
+        return None
 
 
 class SecurityGroupUpdateEndpoint(_Endpoint):

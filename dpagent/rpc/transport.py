@@ -49,7 +49,13 @@ from oslo_config import cfg
 from oslo_messaging._drivers import amqpdriver
 
 from dpagent.conf.messaging import register_messaging_opts
-from dpagent.rpc.errors import BrokerUnreachable, ServerError, ServerUnavailable
+from dpagent.rpc.errors import (
+    BrokerUnreachable,
+    ControlPlaneError,
+    ServerError,
+    ServerUnavailable,
+)
+from dpagent.rpc.observers import observer_of
 
 LOG = logging.getLogger(__name__)
 
@@ -205,7 +211,8 @@ def call(client: oslo_messaging.RPCClient, method: str, *, version: str | None =
     """``client.call`` with dpagent's errors: ServerUnavailable or ServerError.
 
     ``arguments`` carries keyword arguments whose names clash with this function's own (the
-    resources ``pull`` call has one named ``version``)."""
+    resources ``pull`` call has one named ``version``). The transport's observer, if any
+    (:mod:`dpagent.rpc.observers`), is told of the call's outcome and duration."""
     kwargs.update(arguments or {})
     prepare: dict[str, Any] = {}
     if version is not None:
@@ -213,6 +220,20 @@ def call(client: oslo_messaging.RPCClient, method: str, *, version: str | None =
     if timeout is not None:
         prepare["timeout"] = timeout
     cctxt = client.prepare(**prepare) if prepare else client
+    observer = observer_of(getattr(client, "transport", None))
+    if observer is None:
+        return _call(cctxt, method, kwargs)
+    started = time.monotonic()
+    try:
+        reply = _call(cctxt, method, kwargs)
+    except ControlPlaneError as exc:
+        observer.call_done(method, time.monotonic() - started, type(exc).__name__)
+        raise
+    observer.call_done(method, time.monotonic() - started, None)
+    return reply
+
+
+def _call(cctxt: Any, method: str, kwargs: dict[str, Any]) -> Any:
     try:
         return cctxt.call(request_context(), method, **kwargs)
     except oslo_messaging.MessagingTimeout as exc:
