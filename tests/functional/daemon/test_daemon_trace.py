@@ -1,7 +1,8 @@
 """``dpagent-ctl trace`` against the running daemon, each verdict checked with real traffic.
 
-One host, one network, six namespace VMs: stateful groups with a remote-group rule, a group
-without egress rules, a stateless group, and a port without port security. For each stage the
+One host, an IPv4 and an IPv6 network, eight namespace VMs: stateful groups with a
+remote-group rule (in both families), a group without egress rules, a stateless group, and a
+port without port security. For each stage the
 trace can name (anti-spoofing, egress rules, ingress rules, conntrack invalid, a blocked
 connection, a VM's tagged frame) one packet it allows and one it drops, and the same packet
 sent for real: a TCP connect or ping, or a crafted frame captured where it would arrive.
@@ -59,6 +60,11 @@ def test_trace_verdicts_match_real_traffic(tmp_path, ovs_sandbox, transport_url,
     rule["db_icmp"] = double.add_rule(db.id, notify=False, direction="ingress",
                                       ethertype="IPv4", protocol="icmp")
     double.add_rule(db.id, notify=False, direction="egress", ethertype="IPv4")
+    rule["web_egress6"] = double.add_rule(web.id, notify=False, direction="egress",
+                                          ethertype="IPv6")
+    rule["db_5432_v6"] = double.add_rule(db.id, notify=False, direction="ingress",
+                                         ethertype="IPv6", protocol="tcp", port_range_min=5432,
+                                         port_range_max=5432, remote_group_id=web.id)
     double.add_rule(mute.id, notify=False, direction="ingress", ethertype="IPv4",
                     protocol="icmp")
     double.add_rule(mon.id, notify=False, direction="egress", ethertype="IPv4")
@@ -76,6 +82,13 @@ def test_trace_verdicts_match_real_traffic(tmp_path, ovs_sandbox, transport_url,
         vms = {name: netns_vm(name, bridge=bridge, mac=p.mac_address,
                               ipv4=[f"{p.fixed_ips[0]['ip_address']}/24"], iface_id=p.id)
                for name, p in ports.items()}
+        net6 = double.model.add_network("n6", cidr="fd00:6::/64", network_type="vxlan",
+                                        physical_network=None)
+        for name, groups in (("web6", [web.id]), ("db6", [db.id]), ("mon6", [mon.id])):
+            ports[name] = double.add_port(net6.id, host=host, security_groups=groups)
+            vms[name] = netns_vm(name, bridge=bridge, mac=ports[name].mac_address,
+                                 ipv6=[f"{ports[name].fixed_ips[0]['ip_address']}/64"],
+                                 iface_id=ports[name].id)
         wait_for(lambda: all(double.model.ports[p.id].status == "ACTIVE"
                              for p in ports.values()), timeout=30, what="ports up")
         ip = {name: p.fixed_ips[0]["ip_address"] for name, p in ports.items()}
@@ -99,6 +112,19 @@ def test_trace_verdicts_match_real_traffic(tmp_path, ovs_sandbox, transport_url,
         assert rule_named(allowed, "web_egress", web) and rule_named(allowed, "db_5432", db)
         assert any("through remote group" in r for r in allowed["rules"])
         assert vms["web"].tcp_connect(vms["db"].ip4, 5432)
+
+        # IPv6: the remote-group rule of db6, and mon6's stateless group, which has no
+        # IPv6 egress rule
+        vms["db6"].tcp_listen(5432)
+        allowed6 = trace(ip["web6"], ip["db6"], "tcp/5432")
+        assert allowed6["verdict"] == "ALLOWED", allowed6
+        assert rule_named(allowed6, "web_egress6", web) and \
+            rule_named(allowed6, "db_5432_v6", db), allowed6
+        assert vms["web6"].tcp_connect(vms["db6"].ip6, 5432)
+        refused6 = trace(ip["mon6"], ip["db6"], "tcp/5432")
+        assert (refused6["verdict"], refused6["stage"]) == \
+            ("DROPPED", f"egress rules of port {ports['mon6'].id}"), refused6
+        assert not vms["mon6"].tcp_connect(vms["db6"].ip6, 5432, timeout=1)
 
         # ingress rules of db: mon is no member of web
         refused = trace(ports["mon"].id, ports["db"].id, "tcp/5432")
