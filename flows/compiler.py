@@ -123,7 +123,7 @@ class HostCompiler:
         """Conjunction ids whose conj_id and member flows are emitted."""
         self._policies: dict[tuple[str, ...], _PortPolicy | PortError] = {}
         self._templates: dict[tuple[Any, ...], tuple[rules.RuleTemplate, ...]] = {}
-        self._atom_templates: dict[tuple[str, bool], list[rules.RuleTemplate]] = {}
+        self._atom_templates: dict[tuple[Any, ...], list[rules.RuleTemplate]] = {}
         self._ports: dict[str, tuple[Port, _PortPolicy | None]] = {}
         self._key_uses: Counter[rules.ConjunctionKey] = Counter()
         """conjunction key -> how many compiled ports use it (kept as ports change, so a
@@ -330,12 +330,17 @@ class HostCompiler:
         by_family: dict[tuple[Direction, int], list[tuple[str, int]]] = {}
         for (group_id, direction, ethertype), conj_id in self.conj_ids.items():
             by_family.setdefault((direction, ethertype), []).append((group_id, conj_id))
+        holders = _holders(model, by_family, addresses) \
+            if len(addresses) > INDEX_MEMBERS_ABOVE else None
         for direction, ethertype, address in sorted(addresses, key=str):
             owner = remote_groups.owner_of_member(direction, ethertype, address)
-            groups = [(cid, model.member_networks.get(group_id, {}).get(ethertype, {})
-                       .get(address, frozenset()))
-                      for group_id, cid in by_family.get((direction, ethertype), ())
-                      if address in model.members.get(group_id, {}).get(ethertype, ())]
+            if holders is not None:
+                groups = holders.get((direction, ethertype, address), [])
+            else:
+                groups = [(cid, model.member_networks.get(group_id, {}).get(ethertype, {})
+                           .get(address, frozenset()))
+                          for group_id, cid in by_family.get((direction, ethertype), ())
+                          if address in model.members.get(group_id, {}).get(ethertype, ())]
             flows, split = remote_groups.address_flows(direction, ethertype, address, groups,
                                                        views)
             if split:
@@ -388,6 +393,28 @@ class HostCompiler:
                 self.meanings.update(meaning)
         if old != (flows or None):
             changes[owner] = flows or None
+
+
+INDEX_MEMBERS_ABOVE = 1000
+"""Addresses to recompute beyond which the groups holding each are found by one pass over the
+groups' members (a full compile: O(members)) instead of asking every group about each address
+(a member change: O(groups) per address)."""
+
+
+def _holders(model: HostModel, by_family: Mapping[tuple[Direction, int], list[tuple[str, int]]],
+             addresses: set[tuple[Direction, int, str]]
+             ) -> dict[tuple[Direction, int, str], list[tuple[int, frozenset[str]]]]:
+    """address -> the (conjunction id, origin networks) of every group in use that holds it."""
+    holders: dict[tuple[Direction, int, str], list[tuple[int, frozenset[str]]]] = {}
+    for (direction, ethertype), family in by_family.items():
+        for group_id, cid in family:
+            origins = model.member_networks.get(group_id, {}).get(ethertype, {})
+            for address in model.members.get(group_id, {}).get(ethertype, ()):
+                key = (direction, ethertype, address)
+                if key in addresses:
+                    holders.setdefault(key, []).append(
+                        (cid, origins.get(address, frozenset())))
+    return holders
 
 
 def _make_policy(model: HostModel, port: Port) -> _PortPolicy | PortError:

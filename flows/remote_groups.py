@@ -112,9 +112,11 @@ def address_flows(direction: Direction, ethertype: int, address: str,
     foreign on some of them."""
     if not groups:
         return (), False
+    if not any(origins for _, origins in groups):  # no networks known: matches on all
+        return (member_flow(direction, ethertype, address, [cid for cid, _ in groups]),), False
     legit = {view.local_vlan: [cid for cid, origins in groups
                                if not foreign_on(view, address, origins)]
-             for view in views if any(origins for _, origins in groups)}
+             for view in views}
     if all(len(ids) == len(groups) for ids in legit.values()):
         return (member_flow(direction, ethertype, address, [cid for cid, _ in groups]),), False
     return tuple(member_flow(direction, ethertype, address, ids, vlan)

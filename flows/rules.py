@@ -12,7 +12,7 @@ groups as :class:`RuleTemplate` values and stamped with each port's ofport.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from flows import actions, cookies, matches
@@ -69,13 +69,14 @@ IPV6_LATER_FRAGMENT: tuple[MatchItem, ...] = (("ipv6", ""), ("nw_proto", "44"))
 
 def templates(atoms: tuple[Atom, ...], stateless: bool,
               conj_ids: Mapping[ConjunctionKey, int],
-              cache: dict[tuple[str, bool], list[RuleTemplate]] | None = None,
+              cache: dict[tuple[Any, ...], list[RuleTemplate]] | None = None,
               ) -> tuple[RuleTemplate, ...]:
     """The rule flows of a set of atoms, for any port that has exactly these atoms.
 
-    ``cache`` (atom identity, stateless) -> templates spares the work for atoms that many sets of
-    security groups share; it is only valid for one ``conj_ids``. The same atom comes from
-    different rules in different groups: its flows are shared, their meaning is this atom's.
+    ``cache`` (atom identity, stateless[, meaning]) -> templates spares the work for atoms that
+    many sets of security groups share; it is only valid for one ``conj_ids``. The same atom
+    comes from different rules in different groups: its flows are shared, their meaning is
+    this atom's (kept under the meaning too, made once).
     """
     by_key: dict[tuple[Any, ...], RuleTemplate] = {}
     cache = {} if cache is None else cache
@@ -86,7 +87,11 @@ def templates(atoms: tuple[Atom, ...], stateless: bool,
             cache[(atom.identity, stateless)] = found
         meaning = atom_meaning(atom)
         if found and found[0].meaning != meaning:
-            found = [replace(t, meaning=meaning) for t in found]
+            renamed = cache.get((atom.identity, stateless, meaning))
+            if renamed is None:
+                renamed = [_with_meaning(t, meaning) for t in found]
+                cache[(atom.identity, stateless, meaning)] = renamed
+            found = renamed
         for template in found:
             key = (template.table, template.priority, template.head, template.tail)
             known = by_key.get(key)
@@ -98,6 +103,11 @@ def templates(atoms: tuple[Atom, ...], stateless: bool,
                     known.table, known.priority, known.head, known.tail, merged,
                     f"{known.meaning}; {template.meaning}"))
     return tuple(by_key[key] for key in sorted(by_key))
+
+
+def _with_meaning(t: RuleTemplate, meaning: str) -> RuleTemplate:
+    return RuleTemplate(t.table, t.priority, t.head, t.tail, t.actions, meaning, t.head_text,
+                        t.tail_text)
 
 
 def atom_meaning(atom: Atom) -> str:
