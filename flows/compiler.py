@@ -257,7 +257,8 @@ class HostCompiler:
         if policy is not None:
             flows.append(forwarding.hairpin_guard(port, kind))
             flows.extend(antispoof.spoof_flows(port, kind))
-        meanings: dict[int, Meaning] = {f.cookie: f"port {port.port_id}" for f in flows}
+        label = f"port {port.port_id}"  # one string for all the port's meanings
+        meanings: dict[int, Meaning] = dict.fromkeys((f.cookie for f in flows), label)
         if policy is None:
             return flows, meanings
         key = (port.security_groups, stateful)
@@ -268,7 +269,7 @@ class HostCompiler:
                                         self._atom_templates)
             self._templates[key] = templates
         for template in templates:
-            rule_flow, meaning = rules.instantiate(template, port.port_id, port.ofport)
+            rule_flow, meaning = rules.instantiate(template, label, port.ofport)
             flows.append(rule_flow)
             meanings[rule_flow.cookie] = meaning
         return flows, meanings

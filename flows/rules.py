@@ -157,12 +157,13 @@ def _atom_templates(atom: Atom, stateless: bool, conj_ids: Mapping[ConjunctionKe
     return found
 
 
-def instantiate(template: RuleTemplate, port_id: str, ofport: int
+def instantiate(template: RuleTemplate, port_label: str, ofport: int
                 ) -> tuple[Flow, tuple[str, str]]:
     """The template's flow for one port, and what its cookie means (as parts, joined only when
-    someone asks: a large host has ~10^5 rule flows and the text is rarely read)."""
+    someone asks: a large host has ~10^5 rule flows and the text is rarely read).
+    ``port_label`` (``port <id>``) is one string per port, shared by all its flows' meanings."""
     port_item = matches.port(ofport)
     draft = Flow(int(template.table), template.priority,
                  template.head + (port_item,) + template.tail, template.actions, 0)
     body = f"{template.head_text}{port_item[0]}={port_item[1]}{template.tail_text}"
-    return finished(draft, cookies.Kind.RULE, body), (f"port {port_id}", template.meaning)
+    return finished(draft, cookies.Kind.RULE, body), (port_label, template.meaning)
