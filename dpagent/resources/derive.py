@@ -21,7 +21,6 @@ neutron-server 29 gives them (``ml2/rpc.py`` ``get_device_details``; ``SecurityG
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -108,7 +107,10 @@ def _member_addresses(port: PortObject) -> list[tuple[str, str]]:
 
 
 def _ethertype(address: str) -> str:
-    return f"IPv{ipaddress.ip_network(address, strict=False).version}"
+    """The cache's addresses were checked when they came in (an address or network of either
+    family): in that form only IPv6 has a colon. Parsing each member's address again cost
+    milliseconds per 5,000-member group."""
+    return "IPv6" if ":" in address else "IPv4"
 
 
 def remote_group_members(cache: ResourceCache, remote: Mapping[str, Iterable[str]]
@@ -121,13 +123,22 @@ def remote_group_members(cache: ResourceCache, remote: Mapping[str, Iterable[str
     for group_id, ethertypes in remote.items():
         found: dict[str, set[tuple[str, str | None]]] = {e: set() for e in ethertypes}
         origins: dict[str, set[str]] = {}
-        for member in cache.member_ports(group_id):
+        ports = cache.ports
+        for port_id in cache.members.get(group_id, ()):  # sorted below: any order here
+            member = ports[port_id]
+            network = member.network_id
             for ip, mac in _member_addresses(member):
-                if _ethertype(ip) in found:
-                    found[_ethertype(ip)].add((ip, mac))
-                    origins.setdefault(ip, set()).add(member.network_id)
+                family = found.get("IPv6" if ":" in ip else "IPv4")
+                if family is not None:
+                    family.add((ip, mac))
+                    held = origins.get(ip)
+                    if held is None:
+                        origins[ip] = {network}
+                    else:
+                        held.add(network)
         members[group_id] = {e: [list(p) for p in sorted(v)] for e, v in found.items()}
-        member_networks[group_id] = {ip: sorted(n) for ip, n in sorted(origins.items())}
+        member_networks[group_id] = {ip: sorted(n) if len(n) > 1 else list(n)
+                                     for ip, n in sorted(origins.items())}
     return members, member_networks
 
 
