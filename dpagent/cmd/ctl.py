@@ -96,19 +96,27 @@ def render_trace(answer: dict[str, Any], verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _ask(socket_path: str, request: dict[str, Any]) -> dict[str, Any] | int:
+    """The daemon's answer, or the exit status after saying why there is none."""
+    try:
+        answer = query(socket_path, timeout=30.0, request=request)
+    except OSError as exc:
+        print(f"dpagent-ctl: cannot reach the agent at {socket_path}: {exc}", file=sys.stderr)
+        return 2
+    if "error" in answer:
+        print(f"dpagent-ctl: {answer['error']}", file=sys.stderr)
+        return 1
+    return answer
+
+
 def _trace(args: argparse.Namespace) -> int:
     request = {"command": "trace", "from": args.source, "to": args.to,
                "service": args.service, "state": args.state, "ipv6": args.ipv6,
                "vlan": args.vlan, "src_ip": args.src_ip, "src_mac": args.src_mac,
                "dst_mac": args.dst_mac, "verbose": args.verbose}
-    try:
-        answer = query(args.socket, timeout=30.0, request=request)
-    except OSError as exc:
-        print(f"dpagent-ctl: cannot reach the agent at {args.socket}: {exc}", file=sys.stderr)
-        return 2
-    if "error" in answer:
-        print(f"dpagent-ctl: {answer['error']}", file=sys.stderr)
-        return 1
+    answer = _ask(args.socket, request)
+    if isinstance(answer, int):
+        return answer
     print(json.dumps(answer, indent=1) if args.json else render_trace(answer, args.verbose))
     return 0 if answer["verdict"] == "ALLOWED" else TRACE_DROPPED
 
@@ -144,14 +152,9 @@ def render_rules(answer: dict[str, Any]) -> str:
 
 def _rules(args: argparse.Namespace) -> int:
     request = {"command": "rules", "port": args.port, "group": args.group}
-    try:
-        answer = query(args.socket, timeout=30.0, request=request)
-    except OSError as exc:
-        print(f"dpagent-ctl: cannot reach the agent at {args.socket}: {exc}", file=sys.stderr)
-        return 2
-    if "error" in answer:
-        print(f"dpagent-ctl: {answer['error']}", file=sys.stderr)
-        return 1
+    answer = _ask(args.socket, request)
+    if isinstance(answer, int):
+        return answer
     print(json.dumps(answer, indent=1) if args.json else render_rules(answer))
     return 0
 

@@ -19,7 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dpagent.diagnose.ofproto_trace import DatapathPort, Hit, TracePass, output_tokens
+from dpagent.diagnose.ofproto_trace import (
+    DatapathPort,
+    Hit,
+    TracePass,
+    output_tokens,
+    split_top_level,
+)
 from flows import cookies
 from flows.flow import Flow, MatchItem
 from flows.pipeline import Table
@@ -225,7 +231,7 @@ def _outputs(passes: list[TracePass], dp_ports: Mapping[int, DatapathPort],
     found: list[str] = []
     for trace_pass in passes:
         vlan = None
-        for action in _top_level(trace_pass.datapath_actions):
+        for action in split_top_level(trace_pass.datapath_actions):
             if action.startswith("push_vlan("):
                 vlan = re.search(r"vid=(\d+)", action)
             elif action.startswith("pop_vlan"):
@@ -251,18 +257,6 @@ def _describe_output(token: str, dp_ports: Mapping[int, DatapathPort], view: Hos
     if port_id is not None and port.bridge == view.bridge:
         return f"port {port_id} ({port.name}){tag}"
     return f"{port.bridge} port {port.name}{tag}"
-
-
-def _top_level(actions: str) -> list[str]:
-    parts: list[str] = []
-    depth = start = 0
-    for i, ch in enumerate(actions):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            parts.append(actions[start:i].strip())
-            start = i + 1
-    parts.append(actions[start:].strip())
-    return [p for p in parts if p]
 
 
 # -- matching a flow against the traced packet ----------------------------------------------

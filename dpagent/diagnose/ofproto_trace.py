@@ -135,7 +135,7 @@ def output_tokens(actions: str) -> list[str]:
     """The datapath outputs of one pass's actions: port numbers, ``userspace`` and, for a
     tunnel, ``tnl_push(...)`` whole."""
     found: list[str] = []
-    for action in _split_top_level(actions):
+    for action in split_top_level(actions):
         if action.startswith("tnl_push("):
             found.append(action)
         else:
@@ -164,17 +164,8 @@ class TraceVerdict:
 
 def parse_dpif_show(text: str, bridge: str) -> dict[int, int]:
     """Map datapath port number -> OpenFlow port number for ``bridge``."""
-    mapping: dict[int, int] = {}
-    current = None
-    for line in text.splitlines():
-        header = _DPIF_BRIDGE.match(line)
-        if header:
-            current = header.group(1)
-            continue
-        port = _DPIF_PORT.match(line)
-        if port and current == bridge and port.group(3) != "none":
-            mapping[int(port.group(3))] = int(port.group(2))
-    return mapping
+    return {dp: port.ofport for dp, port in parse_dpif_ports(text).items()
+            if port.bridge == bridge}
 
 
 def parse_trace(raw: str, dp_to_ofport: Mapping[int, int]) -> TraceVerdict:
@@ -224,7 +215,7 @@ def _output_tokens(actions: str) -> Iterator[str]:
     everything else (ct, recirc, set, push_vlan, ...) does not send the packet
     anywhere by itself.
     """
-    for action in _split_top_level(actions):
+    for action in split_top_level(actions):
         if action.isdigit():
             yield action
         elif action.startswith("userspace("):
@@ -233,7 +224,7 @@ def _output_tokens(actions: str) -> Iterator[str]:
             yield from _output_tokens(action[len("clone(") : -1])
 
 
-def _split_top_level(actions: str) -> list[str]:
+def split_top_level(actions: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
     parts: list[str] = []
     depth = 0
