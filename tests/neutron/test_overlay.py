@@ -246,6 +246,14 @@ def test_vms_on_both_hosts_ping_and_talk_tcp_over_the_tunnel(network_type, neutr
         assert tunnel_ports(host) == [tunnel_port_name(network_type, other)]
     print(f"{network_type}: {len(between)} packets on the wire, VNI {vni}; br-tun flows "
           f"{[overlay_status(h)['flows_installed'] for h in overlay_rig.hosts]}")
+    # dpagent-ctl trace follows the packet through the patch port into br-tun and out of
+    # the tunnel to the other host
+    answer = query(str(overlay_rig.hosts[0].status_socket), timeout=30, request={
+        "command": "trace", "from": ports[0]["id"], "to": vm2.ip4, "service": "tcp/7000",
+        "dst_mac": vm2.mac})
+    assert answer.get("verdict") == "ALLOWED", answer
+    assert f"a tunnel to {overlay_rig.local_ip(1)}" in answer["outputs"], answer
+    assert any(step["bridge"] == "br-tun" for step in answer["steps"]), answer["steps"]
     # a full-size packet of the network's MTU crosses without fragments
     full = vm1.exec(["ping", "-n", "-q", "-c", "1", "-W", "1", "-M", "do",
                      "-s", str(net["mtu"] - 28), vm2.ip4])
