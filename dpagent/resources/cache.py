@@ -161,12 +161,7 @@ class ResourceCache:
         if not self.interest.wants_port(port):
             if old is not None:  # it left every group the host cares about
                 self._drop_port(old, change)
-            # remembered: a late push of an older revision (when it was still a member,
-            # say) must not bring it back
-            self._passed_over[port.id] = port.revision
-            self._passed_over.move_to_end(port.id)
-            while len(self._passed_over) > TOMBSTONES:
-                self._passed_over.popitem(last=False)
+            self._pass_over(port.id, port.revision)
             return change
         self._passed_over.pop(port.id, None)
         self.ports[port.id] = port
@@ -180,6 +175,14 @@ class ResourceCache:
             groups = port.security_group_ids | (old.security_group_ids if old else frozenset())
             change.member_groups |= groups & self.interest.remote_groups
         return change
+
+    def _pass_over(self, port_id: str, revision: int) -> None:
+        """Remember a port let go at ``revision``: a late push of an older one (when it was
+        still a member, say) must not bring it back."""
+        self._passed_over[port_id] = revision
+        self._passed_over.move_to_end(port_id)
+        while len(self._passed_over) > TOMBSTONES:
+            self._passed_over.popitem(last=False)
 
     def _drop_port(self, port: PortObject, change: Change) -> None:
         del self.ports[port.id]
@@ -283,6 +286,9 @@ class ResourceCache:
                 port = self.ports[port_id]
                 if not interest.wants_port(port):
                     self._drop_port(port, Change())
+                    # its older pushes may still be on their way: one of a time it was in a
+                    # group still of interest must not bring it back
+                    self._pass_over(port_id, port.revision)
             if not self.members.get(group_id):
                 self.members.pop(group_id, None)
         for network_id in left_networks:
