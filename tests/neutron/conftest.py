@@ -15,6 +15,7 @@ and fail under CI.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -208,6 +209,10 @@ def neutron_agent(tmp_path: Path, ovs_sandbox: OVSSandbox,
         agent.close()
 
 
+EXTERNAL_ADDRESSES = 15
+"""Addresses below a test subnet's broadcast that neutron never allocates (see vlan_network)."""
+
+
 @pytest.fixture
 def vlan_network(neutron_api: NeutronAPI) -> Iterator[Callable[..., dict[str, Any]]]:
     """Factory: ``vlan_network("10.20.0.0/24", vlan=None)`` -> the network (with ``subnet``)
@@ -219,7 +224,13 @@ def vlan_network(neutron_api: NeutronAPI) -> Iterator[Callable[..., dict[str, An
         net = neutron_api.create_network(f"net-{uuid.uuid4().hex[:6]}", "vlan", PHYSNET,
                                          vlan, **attrs)
         made.append(net)
-        net["subnet"] = neutron_api.create_subnet(net["id"], cidr)
+        # the last addresses below broadcast stay out of the allocation pool: the tests'
+        # external hosts (behind the physical bridge, not neutron ports) use them (.250 of a
+        # /24), and a port given the same address would answer in their place
+        subnet = ipaddress.ip_network(cidr)
+        pool = {"start": str(subnet.network_address + 2), "end": str(subnet.broadcast_address
+                                                                    - EXTERNAL_ADDRESSES - 1)}
+        net["subnet"] = neutron_api.create_subnet(net["id"], cidr, allocation_pools=[pool])
         return net
 
     yield make
