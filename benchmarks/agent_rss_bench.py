@@ -48,7 +48,6 @@ import argparse
 import collections
 import concurrent.futures
 import contextlib
-import logging
 import os
 import signal
 import subprocess
@@ -56,7 +55,6 @@ import sys
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,14 +82,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 EGRESS_ALL = {"direction": "egress", "ethertype": "IPv4"}
 OBJECT_KEYS = (("ports", "p"), ("networks", "n"), ("subnets", "s"), ("security_groups", "g"),
                ("rules", "r"), ("address_groups", "a"), ("tombstones", "t"))
-
-
-def missing() -> list[str]:
-    """What this machine lacks to run the benchmark (empty: all there)."""
-    from dpagent.lab.neutron_server import bench_requirements
-    from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
-
-    return bench_requirements([*OVS_BINARIES, "ip"])
 
 
 # -- the daemon's processes: memory and CPU from /proc -----------------------------------------
@@ -125,24 +115,24 @@ class ProcMemory:
     uss: int = 0
 
 
+def _kib_fields(path: str) -> dict[str, int]:
+    """``Key:   123 kB`` lines of a /proc file as key -> kB (empty if the process is gone)."""
+    fields: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                number = value.split()[:1]
+                if number and number[0].isdigit():
+                    fields[key] = int(number[0])
+    return fields
+
+
 def proc_memory(pid: int) -> ProcMemory:
-    mem = ProcMemory(pid)
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key == "VmRSS":
-                    mem.rss = int(value.split()[0])
-                elif key == "VmHWM":
-                    mem.hwm = int(value.split()[0])
-    with contextlib.suppress(OSError):
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key == "Pss":
-                    mem.pss = int(value.split()[0])
-                elif key in ("Private_Clean", "Private_Dirty"):
-                    mem.uss += int(value.split()[0])
+    status, rollup = _kib_fields(f"/proc/{pid}/status"), _kib_fields(f"/proc/{pid}/smaps_rollup")
+    mem = ProcMemory(pid, rss=status.get("VmRSS", 0), hwm=status.get("VmHWM", 0),
+                     pss=rollup.get("Pss", 0))
+    mem.uss = rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0)
     return mem
 
 
@@ -570,13 +560,11 @@ def main() -> int:
     if any(m not in ("legacy", "cache") for m in modes) or args.cloud < 2 or args.members < 1:
         parser.error("--modes: cache and/or legacy; --cloud >= 2; --members >= 1")
 
-    warnings.filterwarnings("ignore", message=r"(?s).*[Ee]ventlet")
     sys.path.insert(0, str(ROOT))  # tests.functional.daemon: the daemon as the tests start it
-    problems = missing()
-    if problems:
-        print(f"agent RSS benchmark skipped: needs {', '.join(problems)}")
+    from dpagent.lab.neutron_server import start_bench
+    from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
+    if not start_bench("agent RSS benchmark", [*OVS_BINARIES, "ip"]):
         return 0
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     from dpagent.lab import resources
     from dpagent.lab.neutron_server import NeutronServer
     from dpagent.lab.ovs_sandbox import OVSSandbox

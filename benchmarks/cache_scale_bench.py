@@ -90,7 +90,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
-import logging
 import math
 import os
 import re
@@ -100,7 +99,6 @@ import tempfile
 import threading
 import time
 import uuid
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -126,14 +124,6 @@ CPU_CLASSES = ("api", "rpc", "periodic", "db")
 NEUTRON = ("api", "rpc", "periodic")
 CPU_NAMES = {"uwsgi": "api", "neutron-rpc-server": "rpc", "neutron-periodic-workers": "periodic",
              "mariadbd": "db"}
-
-
-def missing() -> list[str]:
-    """What this machine lacks to run the benchmark (empty: all there)."""
-    from dpagent.lab.neutron_server import bench_requirements
-    from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
-
-    return bench_requirements([*OVS_BINARIES, "ip"])
 
 
 # -- the server's side: CPU from /proc, messages from its logs ---------------------------------
@@ -972,13 +962,11 @@ def main() -> int:
     if any(m not in ("legacy", "cache") for m in modes) or any(n < 1 for n in sizes):
         parser.error("--modes: legacy and/or cache; --hosts: positive counts")
 
-    warnings.filterwarnings("ignore", message=r"(?s).*[Ee]ventlet")
     sys.path.insert(0, str(ROOT))
-    problems = missing()
-    if problems:
-        print(f"cache scale benchmark skipped: needs {', '.join(problems)}")
+    from dpagent.lab.neutron_server import start_bench
+    from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
+    if not start_bench("cache scale benchmark", [*OVS_BINARIES, "ip"]):
         return 0
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     from dpagent.lab import resources
     from dpagent.lab.neutron_server import NeutronServer
     from dpagent.lab.rabbit import RabbitBroker

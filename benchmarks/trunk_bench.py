@@ -55,7 +55,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,14 +195,6 @@ def judge(change: FlowDiff, subject: Subject, phys: FlowDiff) -> Judged:
 
 
 # -- the rig ----------------------------------------------------------------------------------
-
-def missing() -> list[str]:
-    """What this machine lacks to run the benchmark (empty: all there)."""
-    from dpagent.lab.neutron_server import bench_requirements
-    from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
-
-    return bench_requirements([*OVS_BINARIES, "ethtool", "ping"])
-
 
 def stop_agent(agent: Any) -> None:
     """SIGTERM, wait (then SIGKILL), any process left in its group killed; then its VMs
@@ -554,11 +545,10 @@ def main() -> int:
     if not 1 <= count <= 90:
         parser.error("--subports: 1 to 90 (one VLAN network each, of the server's 100-200)")
 
-    warnings.filterwarnings("ignore", message=r"(?s).*[Ee]ventlet")
     sys.path.insert(0, str(ROOT))
-    problems = missing()
-    if problems:
-        print(f"trunk benchmark skipped: needs {', '.join(problems)}")
+    from dpagent.lab.neutron_server import start_bench
+    from dpagent.lab.ovs_sandbox import REQUIRED_BINARIES as OVS_BINARIES
+    if not start_bench("trunk benchmark", [*OVS_BINARIES, "ethtool", "ping"], quiet_logs=False):
         return 0
     from dpagent.lab import resources
     session = resources.mark_session()

@@ -19,6 +19,7 @@ and ``close()`` ends the groups.  ``NeutronAPI`` is a small REST client (urllib,
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -181,6 +183,20 @@ def bench_requirements(binaries: Sequence[str] = ()) -> list[str]:
     else:
         problems += missing_requirements(venv)  # MariaDB, uwsgi, neutron's servers
     return problems
+
+
+def start_bench(title: str, binaries: Sequence[str] = (), *, quiet_logs: bool = True) -> bool:
+    """The start of a benchmark against a real neutron-server: eventlet's deprecation warning
+    silenced, what this machine lacks said (``"<title> skipped: needs ..."``; False: do not
+    run), and, with ``quiet_logs``, only errors logged."""
+    warnings.filterwarnings("ignore", message=r"(?s).*[Ee]ventlet")
+    problems = bench_requirements(binaries)
+    if problems:
+        print(f"{title} skipped: needs {', '.join(problems)}")
+        return False
+    if quiet_logs:
+        logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    return True
 
 
 class NeutronServer:
