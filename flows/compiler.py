@@ -132,6 +132,8 @@ class HostCompiler:
         self._views: tuple[remote_groups.NetworkView, ...] = ()
         self._split: set[tuple[Direction, int, str]] = set()
         """member addresses whose flows are split per local network"""
+        self._expected: dict[str, _PortPolicy] = {}
+        """expected ports (see :attr:`HostModel.expected`) counted in ``_key_uses``"""
 
     # -- public --------------------------------------------------------------------------------
 
@@ -140,7 +142,8 @@ class HostCompiler:
         self.__init__()  # type: ignore[misc]
         with _gc_paused():
             self.update(model, ports=model.ports.keys() | {e.port_id for e in model.port_errors},
-                        groups=model.groups.keys(), members=model.members.keys())
+                        groups=model.groups.keys(), members=model.members.keys(),
+                        expected=model.expected.keys())
         return self.result()
 
     def result(self) -> CompileResult:
@@ -149,9 +152,11 @@ class HostCompiler:
                              warnings=self.model.warnings, cookies=self.meanings)
 
     def update(self, model: HostModel, *, ports: Iterable[str] = (),
-               groups: Iterable[str] = (), members: Iterable[str] = ()) -> Changes:
-        """Bring the flows to ``model``, where only ``ports``, the rules of ``groups`` and the
-        members of the remote groups ``members`` changed since the last call."""
+               groups: Iterable[str] = (), members: Iterable[str] = (),
+               expected: Iterable[str] = ()) -> Changes:
+        """Bring the flows to ``model``, where only ``ports``, the rules of ``groups``, the
+        members of the remote groups ``members`` and the expected ports ``expected`` changed
+        since the last call."""
         old = self.model
         self.model = model
         changes: Changes = {}
@@ -161,6 +166,7 @@ class HostCompiler:
 
         groups = set(groups)
         affected = set(ports)
+        foreseen = set(expected)
         if groups:  # not for a member change: that must not cost a walk over every port
             for key in [k for k in self._policies if groups & set(k)]:
                 del self._policies[key]
@@ -172,11 +178,15 @@ class HostCompiler:
                          if groups & set(self._groups_of(old, pid))}
             affected |= {pid for pid, port in model.ports.items()
                          if groups & set(port.security_groups)}
+            foreseen |= {pid for pid, sgs in model.expected.items() if groups & set(sgs)}
 
         networks = {vlan for pid in affected if pid in self._ports
                     for vlan in [self._ports[pid][0].local_vlan]}
         for port_id in sorted(affected):
             networks |= self._recompile_port(changes, model, port_id)
+        foreseen |= {pid for pid in self._expected if pid not in model.expected}  # a few
+        for port_id in sorted(foreseen):
+            self._foresee(model, port_id)
 
         member_groups = set(members)
         self._update_conjunctions(changes, old, model, member_groups)
@@ -231,6 +241,22 @@ class HostCompiler:
         touched.add(port.local_vlan)
         return touched
 
+    def _foresee(self, model: HostModel, port_id: str) -> None:
+        """Count the remote groups of an expected port as used (or no more): their member
+        flows go in ahead of the port. A group set that does not compile counts nothing; the
+        port will say why once it is plugged."""
+        self._count_keys(self._expected.pop(port_id, None), -1)
+        groups = model.expected.get(port_id)
+        if groups is None:
+            return
+        policy = self._policies.get(groups)
+        if policy is None:
+            policy = self._policies[groups] = _make_policy(model, port_id, groups)
+        if isinstance(policy, _PortPolicy):
+            self._expected[port_id] = policy
+            self._count_keys(policy, 1)
+            self._templates_of(groups, policy)  # the port's rule flows, but its ofport
+
     def _count_keys(self, policy: _PortPolicy | None, step: int) -> None:
         if policy is None:
             return
@@ -243,7 +269,8 @@ class HostCompiler:
         """Normalised rules of a set of security groups, computed once per set."""
         cached = self._policies.get(port.security_groups)
         if cached is None:
-            cached = self._policies[port.security_groups] = _make_policy(model, port)
+            cached = self._policies[port.security_groups] = _make_policy(
+                model, port.port_id, port.security_groups)
         if isinstance(cached, PortError):
             raise InputError(cached.message)
         return cached
@@ -261,18 +288,23 @@ class HostCompiler:
         meanings: dict[int, Meaning] = dict.fromkeys((f.cookie for f in flows), label)
         if policy is None:
             return flows, meanings
-        key = (port.security_groups, stateful)
-        templates = self._templates.get(key)
-        if templates is None:
-            atoms = policy.atoms[Direction.INGRESS] + policy.atoms[Direction.EGRESS]
-            templates = rules.templates(atoms, not stateful, self._conj_ids_for(policy),
-                                        self._atom_templates)
-            self._templates[key] = templates
-        for template in templates:
+        for template in self._templates_of(port.security_groups, policy):
             rule_flow, meaning = rules.instantiate(template, label, port.ofport)
             flows.append(rule_flow)
             meanings[rule_flow.cookie] = meaning
         return flows, meanings
+
+    def _templates_of(self, groups: tuple[str, ...], policy: _PortPolicy
+                      ) -> tuple[rules.RuleTemplate, ...]:
+        """The rule flows of a set of groups without a port, made once per set."""
+        key = (groups, policy.stateful)
+        templates = self._templates.get(key)
+        if templates is None:
+            atoms = policy.atoms[Direction.INGRESS] + policy.atoms[Direction.EGRESS]
+            templates = rules.templates(atoms, not policy.stateful, self._conj_ids_for(policy),
+                                        self._atom_templates)
+            self._templates[key] = templates
+        return templates
 
     def _conj_ids_for(self, policy: _PortPolicy) -> dict[rules.ConjunctionKey, int]:
         """Conjunction ids of a policy's keys: stable hashes, see remote_groups.allocate_ids."""
@@ -418,18 +450,19 @@ def _holders(model: HostModel, by_family: Mapping[tuple[Direction, int], list[tu
     return holders
 
 
-def _make_policy(model: HostModel, port: Port) -> _PortPolicy | PortError:
+def _make_policy(model: HostModel, port_id: str, security_groups: tuple[str, ...]
+                 ) -> _PortPolicy | PortError:
     group_rules: list[Rule] = []
-    for sg_id in port.security_groups:
+    for sg_id in security_groups:
         if sg_id in model.group_errors:
-            return PortError(port.port_id, model.group_errors[sg_id])
+            return PortError(port_id, model.group_errors[sg_id])
         if sg_id not in model.groups:
-            return PortError(port.port_id, f"security group {sg_id} has no rules data")
+            return PortError(port_id, f"security group {sg_id} has no rules data")
         group_rules.extend(model.groups[sg_id])
     kinds = {rule.stateful for rule in group_rules}
     if len(kinds) > 1:
-        return PortError(port.port_id, "mixes stateful and stateless security groups "
-                                       f"({', '.join(port.security_groups)})")
+        return PortError(port_id, "mixes stateful and stateless security groups "
+                                  f"({', '.join(security_groups)})")
     atoms = {d: normalize(group_rules, d) for d in Direction}
     keys = frozenset(key for by_direction in atoms.values() for atom in by_direction
                      if (key := rules.conjunction_key(atom)) is not None)

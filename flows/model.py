@@ -144,3 +144,8 @@ class HostModel:
     """Remote group -> IP version -> member address (as in ``members``) -> the networks of the
     ports it belongs to, where the control plane told them (the resource cache does; neutron's
     SG_INFO reply does not). An address without it matches on every network, as in neutron."""
+    expected: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Ports bound to this host whose VIF is not plugged yet -> their security groups. The
+    remote groups their rules name get their member flows now, so the port's own flows are
+    all that is left to install when the VIF appears. Safe: a member flow is only the second
+    clause of a conjunction, and lets nothing through without a port's first clause."""

@@ -402,12 +402,17 @@ def parse_port(port_id: str, device: Any, networks: Mapping[int, Network]) -> Po
     port_security = device.get("port_security_enabled", True)
     if not isinstance(port_security, bool):
         raise InputError(f"port_security_enabled must be true or false, not {port_security!r}")
+    return Port(port_id=port_id, ofport=ofport, local_vlan=local_vlan, network_id=network_id,
+                mac=mac, fixed_ips=fixed_ips, address_pairs=pairs,
+                port_security=port_security, security_groups=parse_port_groups(device))
+
+
+def parse_port_groups(device: Mapping[str, Any]) -> tuple[str, ...]:
+    """A device's security groups as the compiler keys them (sorted, once each)."""
     groups = device.get("security_groups") or []
     if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
         raise InputError(f"security_groups must be a list of ids, not {groups!r}")
-    return Port(port_id=port_id, ofport=ofport, local_vlan=local_vlan, network_id=network_id,
-                mac=mac, fixed_ips=fixed_ips, address_pairs=pairs,
-                port_security=port_security, security_groups=tuple(sorted(set(groups))))
+    return tuple(sorted(set(groups)))
 
 
 def _fixed_ips(raw: Any) -> Iterable[IPAddress]:

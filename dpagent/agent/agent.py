@@ -120,6 +120,10 @@ class Settings:
     rescan_interval: float = 300.0
     """How often to compare OVSDB's VIFs with the known ports, in case an event was missed
     (a safety net only: VIFs arrive by OVSDB events). 0: never."""
+    expect_vif_for: float = 900.0
+    """How long a port bound to this host keeps its remote groups' member flows installed
+    ahead of its VIF (nova's vif_plugging_timeout is 300 s; neutron sends nothing when a
+    port is unbound again)."""
 
 
 PARKED = frozenset({"unbound", "admin-down", "port-down", "deleted"})
@@ -148,13 +152,16 @@ class _Work:
     deactivated)"""
     rule_groups: set[str] = field(default_factory=set)
     member_groups: set[str] = field(default_factory=set)
+    expected: dict[str, bool] = field(default_factory=dict)
+    """port -> bound here (True: prepare its remote groups ahead of the VIF) or no more"""
     resync: str | None = None
 
     retry_reports: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.ports or self.removed or self.parked or self.rule_groups
-                    or self.member_groups or self.resync or self.retry_reports)
+                    or self.member_groups or self.expected or self.resync
+                    or self.retry_reports)
 
 
 class Agent:
@@ -208,6 +215,10 @@ class Agent:
         """Told after each audit that completed how many flow-mods it took to make the
         switch match again (0: no drift): the daemon's metrics."""
         self._published: dict[str, str] = {}
+        self._expected_since: dict[str, float] = {}
+        """ports bound here, VIF not plugged yet -> when they were prepared"""
+        self.prepared: frozenset[str] = frozenset()
+        """those of them whose remote groups are on the switch (as of the last update)"""
 
     # -- inputs (any thread) --------------------------------------------------------------------
 
@@ -254,10 +265,22 @@ class Agent:
                 work.parked.pop(port_id, None)
         self._mark(refetch)
 
+    def port_bound(self, port_id: str, here: bool) -> None:
+        """The server bound the port to this host (``here``) or to another one. Nova binds a
+        port before it plugs the VIF (seconds: the VM boots in between); a port bound here
+        gets its remote groups' member flows now, so the VIF finds all but its own flows in
+        place -- the first port that brings a 5,000-member group no longer waits for 5,000
+        flows. A port plugged already is left to :meth:`port_updated`."""
+        def note(work: _Work) -> None:
+            if port_id not in self.ports:
+                work.expected[port_id] = here
+        self._mark(note)
+
     def port_deleted(self, port_id: str) -> None:
         """The port was deleted on the server: cut its VIF off now, plugged or not (the VM may
         live on a while); nothing is reported, the server has no such port any more."""
         self._cut_off(port_id, "deleted", "deleted on the server")
+        self._mark(lambda w: w.expected.__setitem__(port_id, False))
 
     def binding_deactivated(self, port_id: str) -> None:
         """Live migration: this host's binding of the port is no longer the active one (the
@@ -435,6 +458,8 @@ class Agent:
                     current.parked.setdefault(port_id, why)
             current.rule_groups |= work.rule_groups
             current.member_groups |= work.member_groups
+            for port_id, here in work.expected.items():
+                current.expected.setdefault(port_id, here)
             current.resync = current.resync or work.resync
             current.retry_reports = current.retry_reports or work.retry_reports
         self._mark(merge)
@@ -460,6 +485,8 @@ class Agent:
             self._pending(self._refresh(self.cache.ports_using(work.rule_groups)))
         if work.member_groups:
             self._pending(self._refresh_members(work.member_groups))
+        if work.expected or self._expected_since:
+            self._pending(self._prepare(work.expected))
         if self._unapplied:
             self._apply(Changed())
         if work.retry_reports and self._reports:
@@ -485,6 +512,7 @@ class Agent:
         self._unapplied.merge(changed)
         report = self.dataplane.update(self.cache.model(), self._unapplied)
         applied, self._unapplied = self._unapplied, Changed()
+        self.prepared = frozenset(self._expected_since)
         self._settle(applied.ports, report.failed)
 
     # -- steps -------------------------------------------------------------------------------------
@@ -505,6 +533,7 @@ class Agent:
         self._unapplied = Changed()  # the full sync below installs everything
         self._fetched.clear()
         self._wire(set(vifs))
+        self._prepare_again(vifs.keys())
         self.vlans.forget_unused()
         # the first sync takes the bridge over: whatever another agent left there goes, its
         # flows in the bundle that brings ours, its controller just before that bundle's
@@ -516,6 +545,7 @@ class Agent:
             self.cache.model(), reason,
             flush=(self.flush_on_first_sync and first) or hand_over is not None,
             sweep=first, before_commit=hand_over)
+        self.prepared = frozenset(self._expected_since)
         if first:  # at once: the uplinks' two halves now disagree until this is done
             self.uplinks.take_over_deferred()
         self._settle(set(vifs), report.failed)
@@ -588,6 +618,10 @@ class Agent:
             return Changed()
         info = self._backoff.ask(self.control_plane.security_group_info, sorted(bound))
         changed = self.cache.ingest(info, bound)
+        for port_id in bound:  # plugged: its own flows count its remote groups from now on
+            self._expected_since.pop(port_id, None)
+            if self.cache.forget_expected(port_id):
+                changed.expected.add(port_id)
         missing = set(bound) - set(info.get("devices") or {})
         for port_id in missing:
             self.ports[port_id].reason = "no security group data from the server"
@@ -616,6 +650,51 @@ class Agent:
             if info is not None:
                 return self.cache.ingest(info, {})
         return self._refresh(referring)
+
+    def _prepare(self, bound: Mapping[str, bool]) -> Changed:
+        """Ports bound here ahead of their VIFs: fetch their groups (the server answers for a
+        port that is not plugged; a cache-backed control plane is asked to follow it first),
+        so their remote groups' member flows go in now. Those bound elsewhere, deleted, or
+        not plugged in time are let go."""
+        changed = Changed()
+        now = time.monotonic()
+        late = {p for p, since in self._expected_since.items()
+                if now - since > self.settings.expect_vif_for}
+        for port_id in sorted(late | {p for p, here in bound.items() if not here}):
+            if self._expected_since.pop(port_id, None) is not None:
+                LOG.info("port %s: no longer expected here", port_id)
+            if self.cache.forget_expected(port_id):
+                changed.expected.add(port_id)
+            self._unfollow(port_id)
+        if changed.expected:
+            self.cache.forget_unused()
+        wanted = sorted(p for p, here in bound.items() if here and p not in self.ports)
+        if not wanted or not self.admin_state_up:
+            return changed
+        expect = getattr(self.control_plane, "expect", None)
+        if expect is not None:
+            self._backoff.ask(expect, wanted)
+        info = self._backoff.ask(self.control_plane.security_group_info, wanted)
+        self._expected_since.update(dict.fromkeys(wanted, now))
+        changed.merge(self.cache.ingest(info, {}, expected=wanted))
+        LOG.debug("prepared ahead of their VIFs: %s", wanted)
+        return changed
+
+    def _prepare_again(self, plugged: Iterable[str]) -> None:
+        """A full sync started a new cache: the ports still expected are fetched again (and
+        keep the time they were first prepared, so they still expire)."""
+        since = {p: t for p, t in self._expected_since.items() if p not in set(plugged)}
+        self._expected_since.clear()
+        if since:
+            self._prepare(dict.fromkeys(since, True))
+            for port_id in list(self._expected_since):
+                self._expected_since[port_id] = since[port_id]
+
+    def _unfollow(self, port_id: str) -> None:
+        if port_id not in self.ports:
+            forget = getattr(self.control_plane, "forget", None)
+            if forget is not None:
+                forget([port_id])
 
     def _unwire(self, port_ids: set[str], gone: list[str]) -> Changed:
         """Forget removed VIFs; ``gone`` collects those to report down after the update."""
@@ -743,4 +822,5 @@ class Agent:
             "last_sync": self.last_sync,
             "control_plane_problem": self.control_plane_problem,
             "networks": self.vlans.networks(),
+            "expected": len(self.prepared),
         }

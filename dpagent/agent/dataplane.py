@@ -48,7 +48,7 @@ class Dataplane:
         """Recompute what ``changed`` touches and send only that."""
         start = time.perf_counter()
         changes = self.compiler.update(model, ports=changed.ports, groups=changed.groups,
-                                       members=changed.members)
+                                       members=changed.members, expected=changed.expected)
         for owner, flows in changes.items():
             if flows is None:
                 self.programmer.remove(owner)

@@ -20,6 +20,7 @@ from flows.parse import (
     parse_member_networks,
     parse_members,
     parse_port,
+    parse_port_groups,
     parse_subnets,
 )
 
@@ -31,14 +32,17 @@ class Changed:
     ports: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
     members: set[str] = field(default_factory=set)
+    expected: set[str] = field(default_factory=set)
+    """ports bound here, not plugged yet (see :attr:`flows.model.HostModel.expected`)"""
 
     def __bool__(self) -> bool:
-        return bool(self.ports or self.groups or self.members)
+        return bool(self.ports or self.groups or self.members or self.expected)
 
     def merge(self, other: Changed) -> None:
         self.ports |= other.ports
         self.groups |= other.groups
         self.members |= other.members
+        self.expected |= other.expected
 
 
 class SecurityGroupCache:
@@ -59,14 +63,19 @@ class SecurityGroupCache:
         """network id -> its subnets (likewise)"""
         self._warnings: list[str] = []
         self.networks: dict[int, Network] = {}
+        self._expected: dict[str, tuple[str, ...]] = {}
+        """port bound here whose VIF is not plugged yet -> its security groups"""
 
     # -- folding replies in --------------------------------------------------------------------
 
-    def ingest(self, reply: Mapping[str, Any], local: Mapping[str, Mapping[str, Any]]
-               ) -> Changed:
+    def ingest(self, reply: Mapping[str, Any], local: Mapping[str, Mapping[str, Any]],
+               expected: Iterable[str] = ()) -> Changed:
         """Fold one reply in. ``local`` gives, per port id, the facts only the agent knows
-        (``ofport``, ``local_vlan``); devices of the reply without local facts are ignored."""
+        (``ofport``, ``local_vlan``); of the devices of the reply without local facts, those
+        in ``expected`` (bound here, not plugged yet) are kept for their security groups
+        only, the others are ignored."""
         changed = Changed()
+        expected = set(expected)
         for sg_id, rules in (reply.get("security_groups") or {}).items():
             if self._raw_groups.get(sg_id) != rules:
                 self._raw_groups[sg_id] = rules  # replies are fresh objects: no copy needed
@@ -97,12 +106,34 @@ class SecurityGroupCache:
             self._subnets[network_id] = subnets
         for port_id, device in (reply.get("devices") or {}).items():
             if port_id not in local:
+                if port_id in expected and self._expect(port_id, device):
+                    changed.expected.add(port_id)
                 continue
             merged = {**device, **local[port_id]} if isinstance(device, Mapping) else device
             if self._devices.get(port_id) != merged:
                 self.set_device(port_id, merged)
                 changed.ports.add(port_id)
         return changed
+
+    def _expect(self, port_id: str, device: Any) -> bool:
+        try:
+            secured = not isinstance(device, Mapping) or \
+                device.get("port_security_enabled", True) is not False
+            groups = parse_port_groups(device) if secured else ()
+        except (InputError, AttributeError) as exc:
+            LOG.warning("port %s: not prepared ahead: %s", port_id, exc)
+            groups = ()
+        if self._expected.get(port_id) == groups:
+            return False
+        self._expected[port_id] = groups
+        return True
+
+    def forget_expected(self, port_id: str) -> bool:
+        """The port is plugged (it is a device now), bound elsewhere, deleted or late."""
+        return self._expected.pop(port_id, None) is not None
+
+    def expected_ports(self) -> set[str]:
+        return set(self._expected)
 
     def set_device(self, port_id: str, device: Any) -> None:
         self._devices[port_id] = device
@@ -131,6 +162,7 @@ class SecurityGroupCache:
     def forget_unused(self) -> None:
         """Drop groups and member lists no wired port refers to any more."""
         used = {sg for p in self._ports.values() for sg in p.security_groups}
+        used |= {sg for groups in self._expected.values() for sg in groups}
         remote = {r.remote.group_id for sg in used for r in self._groups.get(sg, ())
                   if isinstance(r.remote, RemoteGroup)}
         for sg_id in [g for g in self._raw_groups if g not in used]:
@@ -155,18 +187,23 @@ class SecurityGroupCache:
         """For each of ``sg_ids`` used by a port here: one such port (to ask the server about)."""
         wanted = set(sg_ids)
         found: dict[str, str] = {}
-        for port_id in sorted(self._ports):
-            for sg in self._ports[port_id].security_groups:
+        for port_id, groups in self._groups_by_port():
+            for sg in groups:
                 if sg in wanted:
                     found.setdefault(sg, port_id)
         return found
+
+    def _groups_by_port(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Wired ports, then expected ones: a refresh asks through a wired port if it can."""
+        return [(p, self._ports[p].security_groups) for p in sorted(self._ports)] + \
+            [(p, self._expected[p]) for p in sorted(self._expected) if p not in self._ports]
 
     def ports_referring_to(self, group_ids: Iterable[str]) -> dict[str, str]:
         """For each remote group in ``group_ids``: one port whose rules name it."""
         wanted = set(group_ids)
         found: dict[str, str] = {}
-        for port_id in sorted(self._ports):
-            for sg in self._ports[port_id].security_groups:
+        for port_id, groups in self._groups_by_port():
+            for sg in groups:
                 for rule in self._groups.get(sg, ()):
                     if isinstance(rule.remote, RemoteGroup) and rule.remote.group_id in wanted:
                         found.setdefault(rule.remote.group_id, port_id)
@@ -182,4 +219,6 @@ class SecurityGroupCache:
                          port_errors=tuple(self._port_errors.values()),
                          warnings=tuple(self._warnings[-100:]),
                          group_errors=dict(self._group_errors),
-                         member_networks=dict(self._member_networks))
+                         member_networks=dict(self._member_networks),
+                         expected={p: g for p, g in self._expected.items()
+                                   if g and p not in self._ports})

@@ -132,6 +132,10 @@ class AgentNotificationHandler:
         port_id = port.get("id")
         if isinstance(port_id, str):
             self.agent.port_updated(port_id)
+            host = port.get("binding:host_id")
+            if host and port.get("binding:vnic_type", "normal") == "normal":
+                # bound to a host (neutron tells nothing when it is unbound again)
+                self.agent.port_bound(port_id, here=host == self.host)
             if self.sriov is not None:
                 self.sriov.port_updated(port, self.host)
 

@@ -136,6 +136,17 @@ class CacheControlPlane:
             reply = security_group_info(self.cache, devices)
         return check_security_group_info(reply, devices).info
 
+    def expect(self, port_ids: list[str]) -> None:
+        """Ports bound to this host whose VIFs are not plugged yet: follow them as local
+        ports (their groups and remote groups come into the interest), so that
+        :meth:`security_group_info` can answer for them; :meth:`forget` lets them go."""
+        with self.lock:
+            new = [p for p in port_ids if p not in self.cache.interest.local_ports]
+            self.cache.interest.local_ports.update(port_ids)
+            missing = [p for p in port_ids if p not in self.cache.ports]
+        if new or missing:
+            self._pull_ports(sorted(set(new) | set(missing)))
+
     def member_info(self, group_ids: list[str]) -> dict[str, Any] | None:
         """The members of remote groups whose membership changed, from the cache alone; None
         if one of them was never pulled whole (then ask :meth:`security_group_info`)."""

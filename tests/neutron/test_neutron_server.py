@@ -5,8 +5,11 @@ recovery when the server deleted its record or counted it dead."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
+
+import pytest
 
 from dpagent.daemon.status import query
 from tests.neutron.conftest import AGENT_DOWN_TIME, PHYSNET
@@ -148,6 +151,41 @@ def test_new_member_of_a_remote_group_is_let_in(neutron_api, neutron_agent, vlan
     assert refused["verdict"] == "DROPPED" and \
         refused["stage"].startswith("ingress rules of port ") and ports[0]["id"] in \
         refused["stage"], refused
+
+
+@pytest.mark.parametrize("rpc_mode", ["cache", "legacy"])
+def test_a_port_bound_before_its_vif_finds_its_remote_group_installed_and_stays_down(
+        neutron_api, neutron_agent, vlan_network, rpc_mode):
+    """As Nova does it: the port created unbound, bound to the host (neutron tells the agents:
+    port_update), and only later plugged. The agent installs the members of the port's remote
+    groups on the binding, without a details call (the port stays DOWN, not BUILD); the VIF
+    then finds them in place and only its own flows go in."""
+    agent = neutron_agent(f"ah{rpc_mode[0]}", rpc_mode=rpc_mode)
+    wait_agent_alive(neutron_api, agent.host)
+    net = vlan_network("10.29.0.0/24")
+    app, _, db = app_plain_db_groups(neutron_api)
+    (app_port,), (app_vm,) = plugged(neutron_api, agent, net, [[app]], ["app"])
+    app_ip = app_vm.ip4
+
+    def member_flows():
+        return [f for f in agent.sandbox.dump_flows(agent.bridge)
+                if re.search(rf"nw_src={re.escape(app_ip)}[ ,]", f) and "conjunction(" in f]
+
+    assert not member_flows()  # no rule of a local port names app yet
+    db_port = neutron_api.create_port(net["id"], security_groups=[db["id"]])
+    neutron_api.update_port(db_port["id"], **{"binding:host_id": agent.host})
+    wait_for(member_flows, 20, what="app's member flow installed on db's binding")
+    assert query(str(agent.status_socket))["expected"] == 1
+    ahead = member_flows()
+    time.sleep(1)
+    assert neutron_api.show_port(db_port["id"])["status"] == "DOWN"
+
+    db_vm = agent.plug(db_port, "db")
+    wait_ports_status(neutron_api, [db_port["id"], app_port["id"]], "ACTIVE", timeout=30)
+    assert member_flows() == ahead  # the same flows, not installed again
+    assert query(str(agent.status_socket))["expected"] == 0
+    db_vm.tcp_listen(5432)
+    wait_tcp(app_vm, db_vm.ip4, 5432, allowed=True)
 
 
 def test_port_security_group_update_opens_traffic_and_ports_stay_active(

@@ -5,6 +5,7 @@ administratively down agent leaves new VIFs isolated. Control plane: in-process 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 
 import pytest
@@ -558,3 +559,63 @@ def test_ports_parked_in_one_batch_go_in_one_ovsdb_transaction(
         assert {vlan_tag(ovs_sandbox, vm) for vm in vms[:3]} == {"4095"}
         assert not vms[3].ping(vms[0].ip4, timeout=1)
         assert control_plane.status["port-vm3"] == "ACTIVE"
+
+
+def member_flows(ovs_sandbox, bridge, address):
+    """The member flows of ``address`` (the second clause of remote-group conjunctions)."""
+    return [f for f in ovs_sandbox.dump_flows(bridge)
+            if re.search(rf"nw_src={re.escape(address)}[ ,]", f) and "conjunction(" in f]
+
+
+def test_a_port_bound_here_finds_its_remote_groups_installed_before_its_vif(
+        ovs_sandbox, bridge, control_plane, netns_vm):
+    """Nova binds a port, then boots the VM and plugs the VIF. Told of the binding, the agent
+    installs the member flows of the port's remote groups at once (without asking for the
+    port's details: neutron would move a port without a VIF to BUILD), so that the VIF has
+    only its own flows to wait for. Nothing passes before the VIF is wired; all of it after."""
+    with running_agent(ovs_sandbox, bridge, control_plane) as agent:
+        app = plug(netns_vm, control_plane, "app", "10.2.0.3", ["app"])
+        wait_for(lambda: "port-app" in control_plane.up, what="app up")
+        assert not member_flows(ovs_sandbox, bridge, "10.2.0.3")  # no rule names "app" yet
+        control_plane.add_port("port-db", "net-a", "fa:16:3e:00:02:02", ["10.2.0.2"], ["db"])
+        agent.port_bound("port-db", here=True)
+        wait_for(lambda: member_flows(ovs_sandbox, bridge, "10.2.0.3"),
+                 what="app's member flow installed ahead of db's VIF")
+        assert agent.status()["expected"] == 1
+        assert "port-db" not in control_plane.status  # no details asked: not moved to BUILD
+        ahead = member_flows(ovs_sandbox, bridge, "10.2.0.3")
+        flows_before_vif = set(ovs_sandbox.dump_flows(bridge))
+
+        db = netns_vm("db", mac="fa:16:3e:00:02:02", ipv4=["10.2.0.2/24"], iface_id="port-db")
+        wait_for(lambda: "port-db" in control_plane.up, what="db up")
+        assert agent.status()["expected"] == 0
+        assert member_flows(ovs_sandbox, bridge, "10.2.0.3") == ahead  # not touched again
+        added = set(ovs_sandbox.dump_flows(bridge)) - flows_before_vif
+        assert added  # db's own flows, and nothing of app's membership
+        assert not [f for f in added if "nw_src=10.2.0.3" in f or "conj_id=" in f]
+        db.tcp_listen(5432)
+        assert app.tcp_connect(db.ip4, 5432, timeout=3)
+
+
+def test_a_port_bound_elsewhere_or_never_plugged_takes_its_member_flows_away(
+        ovs_sandbox, bridge, control_plane, netns_vm):
+    with running_agent(ovs_sandbox, bridge, control_plane, expect_vif_for=1.0) as agent:
+        control_plane.add_port("port-app", "net-a", "fa:16:3e:00:02:03", ["10.2.0.3"], ["app"])
+        control_plane.add_port("port-db", "net-a", "fa:16:3e:00:02:02", ["10.2.0.2"], ["db"])
+        control_plane.add_port("port-db2", "net-a", "fa:16:3e:00:02:04", ["10.2.0.4"], ["db"])
+        wait_for(lambda: agent.synced_once, what="first sync")
+        agent.port_bound("port-db", here=True)
+        wait_for(lambda: member_flows(ovs_sandbox, bridge, "10.2.0.3"), what="member flow")
+        agent.port_bound("port-db", here=False)  # rescheduled to another host
+        wait_for(lambda: not member_flows(ovs_sandbox, bridge, "10.2.0.3"),
+                 what="member flow gone with the binding")
+        assert agent.status()["expected"] == 0
+
+        agent.port_bound("port-db2", here=True)
+        wait_for(lambda: member_flows(ovs_sandbox, bridge, "10.2.0.3"), what="member flow")
+        time.sleep(1.2)  # the VM never came: expect_vif_for passed
+        agent.security_groups_rule_updated(["plain"])  # any work notices it
+        wait_for(lambda: not member_flows(ovs_sandbox, bridge, "10.2.0.3"),
+                 what="member flow gone after expect_vif_for")
+        assert agent.status()["expected"] == 0
+        assert not set(control_plane.status) & {"port-db", "port-db2"}

@@ -2,6 +2,7 @@
 changes, and touches no more owners than the change needs."""
 
 import copy
+import dataclasses
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,6 +52,10 @@ mutations = st.one_of(
     st.tuples(st.just("origin"), st.sampled_from(["admin", "web"]),
               st.tuples(addresses, st.sampled_from([None, ["net1"], ["net2"], ["net9"],
                                                     ["net1", "net9"]]))),
+    # ports bound here whose VIFs are not plugged yet (their remote groups go in ahead)
+    st.tuples(st.just("expect+"), st.sampled_from(["x1", "x2", "p2"]),
+              st.sampled_from(list(GROUPS) + ["missing"])),
+    st.tuples(st.just("expect-"), st.sampled_from(["x1", "x2", "p2"]), st.just(None)),
     st.tuples(st.just("subnets"), st.sampled_from(["net1", "net2"]),
               st.sampled_from([[], ["10.0.0.0/22"], ["10.0.1.0/24", "10.9.3.0/24"],
                                ["10.7.0.0/16"]])),
@@ -91,6 +96,12 @@ def mutate(info, mutation):
         else:
             by_address[address] = networks
         return {"members": [a]}
+    if kind == "expect+":
+        info.setdefault("expected", {})[a] = (b,)
+        return {"expected": [a]}
+    if kind == "expect-":
+        info.setdefault("expected", {}).pop(a, None)
+        return {"expected": [a]}
     if kind == "subnets":
         info["networks"][a]["subnets"] = b
         return {}
@@ -99,22 +110,29 @@ def mutate(info, mutation):
     return {"ports": [f"p{a}"]}
 
 
+def model_of(info):
+    """The model of ``info``, with the expected ports the steps named (not SG_INFO's)."""
+    expected = info.get("expected", {})
+    plain = {k: v for k, v in info.items() if k != "expected"}
+    return dataclasses.replace(parse_host(plain), expected=dict(expected))
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(mutations, min_size=1, max_size=6))
 def test_updates_equal_a_full_compile(steps):
     info = base_info()
     compiler = HostCompiler()
-    compiler.compile(parse_host(info))
+    compiler.compile(model_of(info))
     mirror = dict(compiler.owners)  # what a programmer applying the changes would hold
     for step in steps:
         what = mutate(info, step)
-        changes = compiler.update(parse_host(info), **what)
+        changes = compiler.update(model_of(info), **what)
         for owner, flows in changes.items():
             if flows is None:
                 mirror.pop(owner, None)
             else:
                 mirror[owner] = flows
-        full = HostCompiler().compile(parse_host(info))
+        full = HostCompiler().compile(model_of(info))
         assert compiler.owners == full.owners, step
         assert mirror == full.owners, step
         assert {e.port_id for e in compiler.result().errors} == {e.port_id for e in full.errors}
@@ -196,3 +214,29 @@ def test_a_member_change_with_networks_still_touches_only_its_address():
     assert sorted(changes) == ["member:ingress:4:10.0.0.7"]
     (only,) = changes["member:ingress:4:10.0.0.7"]
     assert "reg6" not in dict(only.match)
+
+
+def test_an_expected_port_brings_its_remote_groups_members_and_no_flow_of_its_own():
+    """A port bound here, VIF not plugged: the member flows and the conjunction flow of the
+    remote groups its rules name, nothing else; the same once the port is plugged, minus
+    nothing; gone again when it is no longer expected."""
+    info = base_info()
+    for p in [p for p, d in info["devices"].items() if "db" in d["security_groups"]]:
+        del info["devices"][p]  # no port uses db: nothing names "web" as a remote group
+    compiler = HostCompiler()
+    compiler.compile(model_of(info))
+    before = dict(compiler.owners)
+    assert not [o for o in before if o.startswith("member:") and "10.0.1.5" in o]
+    info["expected"] = {"x1": ("db",)}
+    changes = compiler.update(model_of(info), expected=["x1"])
+    assert sorted(changes) == ["member:ingress:4:10.0.0.1", "member:ingress:4:10.0.1.5",
+                               "remote:ingress:4:web"]
+    assert all(flows for flows in changes.values())
+    info["devices"]["p9"] = port(9, ips=("10.0.5.9",), groups=("db",))
+    plugged = compiler.update(model_of(info), ports=["p9"])
+    assert sorted(plugged) == ["network:1", "port:p9"]  # the members were there already
+    del info["expected"]
+    assert compiler.update(model_of(info), expected=["x1"]) == {}  # p9 uses them now
+    del info["devices"]["p9"]
+    gone = compiler.update(model_of(info), ports=["p9"])
+    assert set(gone) >= set(changes) and all(gone[o] is None for o in changes)

@@ -371,3 +371,20 @@ def test_a_member_change_is_answered_with_the_members_alone_as_the_full_answer_h
                        "member_networks": {WEB: full["member_networks"][WEB]}}
     assert len(server.pulls) == pulls  # from the cache alone
     assert control.member_info(["not-named-by-any-rule"]) is None
+
+
+def test_a_port_expected_here_is_answered_for_before_its_vif_and_let_go_after():
+    """Bound here, not plugged: the cache follows the port (its groups, its remote groups'
+    members) without a details call, so that the agent can install those members ahead;
+    forgetting it drops what only it needed."""
+    server, control, _, _ = rig()
+    control.expect(["local"])
+    info = control.security_group_info(["local"])
+    assert set(info["devices"]) == {"local"}
+    assert info["sg_member_ips"][WEB]["IPv4"] == [["10.0.0.5", "fa:16:3e:00:00:05"]]
+    cache = SecurityGroupCache()
+    changed = cache.ingest(info, {}, expected=["local"])
+    assert changed.expected == {"local"} and not changed.ports
+    assert cache.model().expected == {"local": (DB,)} and not cache.model().ports
+    control.forget(["local"])
+    assert control.cache.sizes()["ports"] == 0 and not control.cache.groups
