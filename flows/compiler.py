@@ -18,7 +18,7 @@ from typing import Any
 from flows import antispoof, base, cookies, forwarding, remote_groups, rules
 from flows.flow import Flow
 from flows.model import Direction, HostModel, Port, PortError, Rule
-from flows.normalize import Atom, normalize
+from flows.normalize import Atom, forget_comparisons, normalize
 from flows.parse import InputError, parse_host
 
 BASE_OWNER = "base"
@@ -144,6 +144,7 @@ class HostCompiler:
             self.update(model, ports=model.ports.keys() | {e.port_id for e in model.port_errors},
                         groups=model.groups.keys(), members=model.members.keys(),
                         expected=model.expected.keys())
+        forget_comparisons()
         return self.result()
 
     def result(self) -> CompileResult:

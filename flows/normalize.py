@@ -116,6 +116,14 @@ def _prune(atoms: list[Atom]) -> tuple[Atom, ...]:
 
 
 _COVERS_CACHE: dict[tuple[str, str], bool] = {}
+COVERS_CACHE_LIMIT = 100_000
+"""Pairs remembered at most (about 10 MiB); a full compile of `large` compares 51,409."""
+
+
+def forget_comparisons() -> None:
+    """Drop the memo of :func:`covers`: it pays off within one compile of many overlapping
+    sets of groups (0.16 s of 1.7 at `large`), not between compiles, and holds 5 MiB."""
+    _COVERS_CACHE.clear()
 
 
 def covers(outer: Atom, inner: Atom) -> bool:
@@ -127,7 +135,7 @@ def covers(outer: Atom, inner: Atom) -> bool:
     key = (outer.identity, inner.identity)
     known = _COVERS_CACHE.get(key)
     if known is None:
-        if len(_COVERS_CACHE) > 1_000_000:
+        if len(_COVERS_CACHE) > COVERS_CACHE_LIMIT:
             _COVERS_CACHE.clear()
         known = _COVERS_CACHE[key] = _covers(outer, inner)
     return known

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dpagent.agent import heap
 from dpagent.agent.dataplane import Dataplane
 from dpagent.agent.local_vlan import DEAD_VLAN, LocalVlans
 from dpagent.agent.ovsdb import Vif
@@ -553,6 +554,7 @@ class Agent:
         gone, self._gone_unreported = sorted(self._gone_unreported - vifs.keys()), set()
         self._report(up=[], down=gone)
         self.last_sync = time.time()
+        heap.trim()  # what the full compile and its bundle built and dropped
         if not self.synced_once:
             self.synced_once = True
             self.wired_before.clear()  # what is wired now is known as such

@@ -79,9 +79,11 @@ class BridgeProgrammer:
                  observer: ProgrammerObserver | None = None) -> None:
         self.transport = transport
         self.observer = observer
-        self._desired: dict[str, dict[int, Flow]] = {}
+        self._desired: dict[str, tuple[Flow, ...]] = {}
+        """owner -> its flows, one per cookie (a tuple: at `large` 28,000 owners hold one
+        flow each, and a dict per owner cost 5 MiB)"""
         self._owner_of: dict[int, str] = {}
-        self._pending: dict[str, dict[int, Flow] | None] = {
+        self._pending: dict[str, tuple[Flow, ...] | None] = {
             CANARY_OWNER: _by_cookie([canary_flow()])}
         self._installed: set[int] = set()
         self._purges: list[FlowMod] = []
@@ -116,7 +118,7 @@ class BridgeProgrammer:
         return sorted(self._desired)
 
     def desired_flows(self) -> list[Flow]:
-        return [f for flows in self._desired.values() for f in flows.values()]
+        return [f for flows in self._desired.values() for f in flows]
 
     @property
     def installed_count(self) -> int:
@@ -171,7 +173,7 @@ class BridgeProgrammer:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _plan(self, pending: Mapping[str, dict[int, Flow] | None], installed: set[int],
+    def _plan(self, pending: Mapping[str, tuple[Flow, ...] | None], installed: set[int],
               full: bool, flush: bool) -> tuple[list[FlowMod], dict[int, str]]:
         """The flow-mods that take the switch from ``installed`` to the desired state, and which
         owner each added cookie belongs to (to blame an owner for a rejected flow).
@@ -183,16 +185,16 @@ class BridgeProgrammer:
         owners = self._desired.keys() | pending.keys() if full else pending.keys()
         for owner in owners:
             flows = pending[owner] if owner in pending else self._desired[owner]
-            for cookie, f in (flows or {}).items():
-                wanted[cookie] = f
-                owner_of[cookie] = owner
+            for f in flows or ():
+                wanted[f.cookie] = f
+                owner_of[f.cookie] = owner
         if full:
             stale = set(installed) if flush else installed - wanted.keys()
             adds = list(wanted) if flush else [c for c in wanted if c not in installed]
         else:
-            stale = {c for owner in pending for c in self._desired.get(owner, ())
-                     if c not in wanted and c in installed
-                     and self._owner_of.get(c, owner) in pending}
+            stale = {f.cookie for owner in pending for f in self._desired.get(owner, ())
+                     if f.cookie not in wanted and f.cookie in installed
+                     and self._owner_of.get(f.cookie, owner) in pending}
             adds = [c for c in wanted if c not in installed]
         mods = [FlowMod.delete(c) for c in sorted(stale)]
         mods += [FlowMod.add(wanted[c]) for c in sorted(adds, key=lambda c: wanted[c].key)]
@@ -217,7 +219,7 @@ class BridgeProgrammer:
             self._purges = purges + self._purges
             raise
 
-    def _send(self, pending: dict[str, dict[int, Flow] | None], purges: list[FlowMod],
+    def _send(self, pending: dict[str, tuple[Flow, ...] | None], purges: list[FlowMod],
               report: ApplyReport,
               start: float, full: bool, flush: bool, sweep: bool,
               before_commit: _Once | None) -> ApplyReport:
@@ -266,16 +268,16 @@ class BridgeProgrammer:
         report.seconds = time.perf_counter() - start
         return report
 
-    def _record(self, pending: Mapping[str, dict[int, Flow] | None],
+    def _record(self, pending: Mapping[str, tuple[Flow, ...] | None],
                 mods: list[FlowMod]) -> None:
         """The bundle was committed: the pending owners are now desired and installed."""
         for owner, flows in pending.items():
-            for cookie in self._desired.pop(owner, {}):
-                if self._owner_of.get(cookie) == owner:
-                    del self._owner_of[cookie]
+            for f in self._desired.pop(owner, ()):
+                if self._owner_of.get(f.cookie) == owner:
+                    del self._owner_of[f.cookie]
             if flows is not None:
                 self._desired[owner] = flows
-                self._owner_of.update((cookie, owner) for cookie in flows)
+                self._owner_of.update((f.cookie, owner) for f in flows)
         for mod in mods:
             if mod.op is Op.ADD:
                 self._installed.add(mod.cookie)
@@ -283,8 +285,12 @@ class BridgeProgrammer:
                 self._installed.discard(mod.cookie)
 
 
-def _by_cookie(flows: Iterable[Flow]) -> dict[int, Flow]:
-    return {f.cookie: f for f in flows}
+def _by_cookie(flows: Iterable[Flow]) -> tuple[Flow, ...]:
+    """One flow per cookie (the same cookie is the same flow), in the given order."""
+    flows = tuple(flows)
+    if len(flows) < 2:
+        return flows
+    return tuple({f.cookie: f for f in flows}.values())
 
 
 class _Once:
