@@ -65,6 +65,9 @@ class SecurityGroupCache:
         self.networks: dict[int, Network] = {}
         self._expected: dict[str, tuple[str, ...]] = {}
         """port bound here whose VIF is not plugged yet -> its security groups"""
+        self._referring: dict[str, str] | None = None
+        """remote group -> one port whose rules name it (None: to be rebuilt; ports or
+        rules changed): a member change must not walk every port's rules"""
 
     # -- folding replies in --------------------------------------------------------------------
 
@@ -85,6 +88,7 @@ class SecurityGroupCache:
                 self._groups.update(groups)
                 self._group_errors.update(errors)
                 changed.groups.add(sg_id)
+                self._referring = None
         for group_id, by_family in (reply.get("sg_member_ips") or {}).items():
             if self._raw_members.get(group_id) != by_family:
                 self._raw_members[group_id] = by_family
@@ -126,16 +130,19 @@ class SecurityGroupCache:
         if self._expected.get(port_id) == groups:
             return False
         self._expected[port_id] = groups
+        self._referring = None
         return True
 
     def forget_expected(self, port_id: str) -> bool:
         """The port is plugged (it is a device now), bound elsewhere, deleted or late."""
+        self._referring = None
         return self._expected.pop(port_id, None) is not None
 
     def expected_ports(self) -> set[str]:
         return set(self._expected)
 
     def set_device(self, port_id: str, device: Any) -> None:
+        self._referring = None
         self._devices[port_id] = device
         self._ports.pop(port_id, None)
         self._port_errors.pop(port_id, None)
@@ -153,6 +160,7 @@ class SecurityGroupCache:
         return True
 
     def remove_port(self, port_id: str) -> bool:
+        self._referring = None
         known = port_id in self._devices
         self._devices.pop(port_id, None)
         self._ports.pop(port_id, None)
@@ -161,6 +169,7 @@ class SecurityGroupCache:
 
     def forget_unused(self) -> None:
         """Drop groups and member lists no wired port refers to any more."""
+        self._referring = None
         used = {sg for p in self._ports.values() for sg in p.security_groups}
         used |= {sg for groups in self._expected.values() for sg in groups}
         remote = {r.remote.group_id for sg in used for r in self._groups.get(sg, ())
@@ -199,15 +208,17 @@ class SecurityGroupCache:
             [(p, self._expected[p]) for p in sorted(self._expected) if p not in self._ports]
 
     def ports_referring_to(self, group_ids: Iterable[str]) -> dict[str, str]:
-        """For each remote group in ``group_ids``: one port whose rules name it."""
-        wanted = set(group_ids)
-        found: dict[str, str] = {}
-        for port_id, groups in self._groups_by_port():
-            for sg in groups:
-                for rule in self._groups.get(sg, ()):
-                    if isinstance(rule.remote, RemoteGroup) and rule.remote.group_id in wanted:
-                        found.setdefault(rule.remote.group_id, port_id)
-        return found
+        """For each remote group in ``group_ids``: one port whose rules name it (the first
+        in order, wired ports first; an index kept until ports or rules change)."""
+        if self._referring is None:
+            index: dict[str, str] = {}
+            for port_id, groups in self._groups_by_port():
+                for sg in groups:
+                    for rule in self._groups.get(sg, ()):
+                        if isinstance(rule.remote, RemoteGroup):
+                            index.setdefault(rule.remote.group_id, port_id)
+            self._referring = index
+        return {g: self._referring[g] for g in group_ids if g in self._referring}
 
     def model(self) -> HostModel:
         """A snapshot for the compiler (new containers, shared immutable parts)."""

@@ -112,6 +112,9 @@ class OpenFlowTransport:
 
     def _apply(self, mods: Sequence[FlowMod],
                before_commit: Callable[[], object] | None) -> None:
+        if len(mods) == 1 and before_commit is None:
+            self._apply_one(mods[0])
+            return
         conn = self.connection
         bundle_id = next(self._bundle_ids) % 0xFFFFFFFF + 1
         open_xid, barrier_xid = conn.next_xid(), conn.next_xid()
@@ -152,6 +155,23 @@ class OpenFlowTransport:
                                 conn.timeout + COMMIT_SECONDS_PER_MOD * len(mods))
         if errors:
             raise self._rejection(errors, mod_of)
+
+    def _apply_one(self, mod: FlowMod) -> None:
+        """One flow-mod is atomic by itself: sent with a barrier, one round trip instead of a
+        bundle's two (the commit cannot go with the adds: OVS commits a bundle whose add it
+        refused, so the adds' answers come first). A member change is one flow-mod; on a
+        switch with 1,000 ports, where each round trip waits for its main loop, that halves
+        its time."""
+        conn = self.connection
+        xid, barrier_xid = conn.next_xid(), conn.next_xid()
+        try:
+            message = codec.flow_mod(mod, xid)
+        except ValueError as exc:
+            raise BundleRejected(f"cannot encode: {exc}", mod) from exc
+        conn.send([message, codec.barrier_request(barrier_xid)])
+        errors = self._wait_for(barrier_xid, {xid})
+        if errors:
+            raise self._rejection(errors, {xid: mod})
 
     def _wait_for(self, final_xid: int, related: set[int], seconds: float | None = None
                   ) -> list[codec.OpenFlowError]:

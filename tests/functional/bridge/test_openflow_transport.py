@@ -326,6 +326,35 @@ def test_an_unencodable_flow_sends_nothing_and_says_which(ovs_sandbox, bridge, t
     assert len(of15_flows(ovs_sandbox, bridge)) == 1
 
 
+def test_one_flow_mod_alone_goes_without_a_bundle_and_is_refused_and_named_alike(
+        ovs_sandbox, bridge, transport):
+    """A single flow-mod is atomic by itself: sent with a barrier, no bundle. Refused, or
+    refused only when the table is full, or unencodable: named, and nothing changes."""
+    transport.apply([FlowMod.add(VOCABULARY[0])])
+    before = of15_flows(ovs_sandbox, bridge)
+    assert len(before) == 1
+    bad = FlowMod.add(BACKWARDS)
+    with pytest.raises(BundleRejected) as refused:
+        transport.apply([bad])
+    assert refused.value.mod is bad and "BAD_TABLE_ID" in refused.value.reason
+    strange = FlowMod.add(flow(0, 1, (("in_port", "1"),), ("enqueue:1:2",), 0x5))
+    with pytest.raises(BundleRejected, match="enqueue") as rejected:
+        transport.apply([strange])
+    assert rejected.value.mod == strange
+    ovs_sandbox.vsctl("--", "--id=@limit", "create", "Flow_Table", "flow_limit=1",
+                      "overflow_policy=refuse", "--", "set", "Bridge", bridge,
+                      "flow_tables:40=@limit")
+    first = flow(40, 1, (("reg5", "0x1"),), (), 0x41)
+    transport.apply([FlowMod.add(first)])
+    full = FlowMod.add(flow(40, 2, (("reg5", "0x2"),), (), 0x42))
+    with pytest.raises(BundleRejected) as overflow:
+        transport.apply([full])
+    assert overflow.value.mod is full and "TABLE_FULL" in overflow.value.reason
+    assert len(of15_flows(ovs_sandbox, bridge)) == 2
+    transport.apply([FlowMod.delete(first.cookie)])
+    assert of15_flows(ovs_sandbox, bridge) == before
+
+
 # -- deletes and dumps -----------------------------------------------------------------------
 
 
