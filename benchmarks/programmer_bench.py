@@ -125,7 +125,7 @@ def main() -> int:
 
 
 def programmer_owners(programmer: BridgeProgrammer):
-    return {owner: list(flows.values()) for owner, flows in programmer._desired.items()
+    return {owner: list(flows) for owner, flows in programmer._desired.items()
             if owner != "canary"}
 
 
