@@ -147,7 +147,10 @@ class PortRecord:
 @dataclass
 class _Work:
     ports: set[str] = field(default_factory=set)
-    removed: set[str] = field(default_factory=set)
+    removed: dict[str, PortRecord | None] = field(default_factory=dict)
+    """port -> the record its VIF had when it was unplugged (None: a port the agent did not
+    know, e.g. an interface's first row, before OVS gave it an ofport): a record that a plug
+    replaced since is not forgotten with it"""
     parked: dict[str, tuple[str, str]] = field(default_factory=dict)
     """port -> (state, reason): cut off at once, no control plane needed (deleted, binding
     deactivated)"""
@@ -233,7 +236,7 @@ class Agent:
                 record = self.ports.get(vif.iface_id)
                 if record is not None and record.vif.name != vif.name:
                     return  # another interface with that iface-id went; ours stays
-                work.removed.add(vif.iface_id)
+                work.removed[vif.iface_id] = record
                 work.ports.discard(vif.iface_id)
             self._mark(unplug)
             return
@@ -243,7 +246,7 @@ class Agent:
             if record is None or record.vif != vif:
                 self.ports[vif.iface_id] = PortRecord(vif)
                 work.ports.add(vif.iface_id)
-                work.removed.discard(vif.iface_id)
+                work.removed.pop(vif.iface_id, None)
         self._mark(plug)
 
     def resync(self, reason: str) -> None:
@@ -452,8 +455,9 @@ class Agent:
 
     def _requeue(self, work: _Work) -> None:
         def merge(current: _Work) -> None:
-            current.ports |= work.ports - current.removed
-            current.removed |= work.removed
+            current.ports |= work.ports - current.removed.keys()
+            for port_id, record in work.removed.items():
+                current.removed.setdefault(port_id, record)
             for port_id, why in work.parked.items():
                 if port_id not in current.ports:
                     current.parked.setdefault(port_id, why)
@@ -698,10 +702,14 @@ class Agent:
             if forget is not None:
                 forget([port_id])
 
-    def _unwire(self, port_ids: set[str], gone: list[str]) -> Changed:
-        """Forget removed VIFs; ``gone`` collects those to report down after the update."""
+    def _unwire(self, removed: Mapping[str, PortRecord | None], gone: list[str]) -> Changed:
+        """Forget removed VIFs; ``gone`` collects those to report down after the update. A
+        port whose record is no longer the one unplugged was plugged again meanwhile (its
+        plug is the next batch): it stays; one the agent never knew has nothing to forget."""
         changed = Changed()
-        for port_id in sorted(port_ids):
+        for port_id, record in sorted(removed.items()):
+            if record is None or self.ports.get(port_id) is not record:
+                continue
             if self._forget(port_id):
                 changed.ports.add(port_id)
                 gone.append(port_id)

@@ -12,7 +12,7 @@ import pytest
 
 from dpagent.agent.agent import Agent, Settings
 from dpagent.agent.dataplane import Dataplane
-from dpagent.agent.ovsdb import Ovsdb
+from dpagent.agent.ovsdb import Ovsdb, Vif
 from dpagent.agent.uplinks import HostUplinks
 from dpagent.bridge.ofctl import OfctlTransport
 from dpagent.bridge.openflow.transport import OpenFlowTransport
@@ -619,3 +619,39 @@ def test_a_port_bound_elsewhere_or_never_plugged_takes_its_member_flows_away(
                  what="member flow gone after expect_vif_for")
         assert agent.status()["expected"] == 0
         assert not set(control_plane.status) & {"port-db", "port-db2"}
+
+
+def test_a_vif_plugged_while_its_ofportless_first_row_is_being_unwired_is_wired(
+        ovs_sandbox, bridge, control_plane):
+    """An interface's first OVSDB row has no ofport yet: for the agent that is no VIF (an
+    unplug of a port it does not know). The worker may be busy with that unplug when the row
+    with the ofport arrives; the plug must not be forgotten by the unplug (it was, and the
+    VIF stayed unwired until the rescan, 300 s later). Driven step by step, no worker thread."""
+    ovsdb = Ovsdb(ovs_sandbox.db_connection, 10)
+    programmer = BridgeProgrammer(OfctlTransport(bridge, env=ovs_sandbox.env))
+    agent = Agent(Settings(integration_bridge=bridge), ovsdb, control_plane,
+                  Dataplane(programmer))
+    try:
+        assert agent.run_once()  # the first sync
+        control_plane.add_port("port-x", "net-a", "fa:16:3e:00:02:09", ["10.2.0.9"], ["plain"])
+        agent.vif_event("create", Vif("tapx", "port-x", "fa:16:3e:00:02:09", -1))
+        first = agent._queue.take(0)  # the worker takes the ofport-less row's batch...
+        agent.vif_event("update", Vif("tapx", "port-x", "fa:16:3e:00:02:09", 7))  # ...then
+        agent._process(first)
+        assert "port-x" in agent.ports
+        assert agent.run_once()  # the plug's batch
+        assert agent.ports["port-x"].state == "wired"
+        assert "port-x" in control_plane.up
+        assert "get_devices_details" in control_plane.calls
+        # a VIF unplugged and plugged again while the worker unwires it: wired again
+        agent.vif_event("delete", Vif("tapx", "port-x", "fa:16:3e:00:02:09", 7))
+        gone = agent._queue.take(0)
+        agent.vif_event("update", Vif("tapx", "port-x", "fa:16:3e:00:02:09", 8))
+        agent._process(gone)
+        assert agent.run_once()
+        assert agent.ports["port-x"].state == "wired" and agent.ports["port-x"].vif.ofport == 8
+        flows = ovs_sandbox.dump_flows(bridge)
+        assert any("in_port=8 " in f or "in_port=8," in f for f in flows)
+    finally:
+        agent.stop()
+        ovsdb.stop()
