@@ -376,6 +376,7 @@ class Agent:
                 LOG.warning("audit repaired %d flows", report.flow_mods)
             if self.on_audit is not None:
                 self.on_audit(report.flow_mods)
+            heap.settle()  # the ports and members wired since the last one, out of gc's way
         self._switch_ok()
 
     def _switch_failed(self, exc: SwitchError) -> None:
@@ -558,7 +559,7 @@ class Agent:
         gone, self._gone_unreported = sorted(self._gone_unreported - vifs.keys()), set()
         self._report(up=[], down=gone)
         self.last_sync = time.time()
-        heap.trim()  # what the full compile and its bundle built and dropped
+        heap.settle()  # what the full compile and its bundle built and dropped
         if not self.synced_once:
             self.synced_once = True
             self.wired_before.clear()  # what is wired now is known as such
