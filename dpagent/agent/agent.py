@@ -667,9 +667,12 @@ class Agent:
         now = time.monotonic()
         late = {p for p, since in self._expected_since.items()
                 if now - since > self.settings.expect_vif_for}
-        for port_id in sorted(late | {p for p, here in bound.items() if not here}):
-            if self._expected_since.pop(port_id, None) is not None:
-                LOG.info("port %s: no longer expected here", port_id)
+        # every port bound anywhere in the cloud comes by (neutron's port_update is a
+        # fanout): only those expected here cost anything
+        for port_id in sorted(late | {p for p, here in bound.items()
+                                      if not here and p in self._expected_since}):
+            self._expected_since.pop(port_id, None)
+            LOG.info("port %s: no longer expected here", port_id)
             if self.cache.forget_expected(port_id):
                 changed.expected.add(port_id)
             self._unfollow(port_id)

@@ -135,8 +135,10 @@ class SecurityGroupCache:
 
     def forget_expected(self, port_id: str) -> bool:
         """The port is plugged (it is a device now), bound elsewhere, deleted or late."""
+        if self._expected.pop(port_id, None) is None:
+            return False
         self._referring = None
-        return self._expected.pop(port_id, None) is not None
+        return True
 
     def expected_ports(self) -> set[str]:
         return set(self._expected)
