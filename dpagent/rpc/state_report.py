@@ -63,6 +63,9 @@ LOG = logging.getLogger(__name__)
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"  # neutron's ISO8601_TIME_FORMAT, UTC
 REPLIES = ("new", "alive", "revived")
+AGENT_DOWN_TIME = 75.0
+"""neutron's default ``agent_down_time``: without a report for this long the server counts
+the agent dead (the agent cannot ask the server for its setting)."""
 
 ResyncCallback = Callable[[str], None]
 """Called with ``'revived'``, ``'new'`` or ``'reconnected'`` when the agent must resync
@@ -163,6 +166,9 @@ class StateReporter:
         self.min_backoff = min_backoff
         self.resync_on_reconnect = resync_on_reconnect
         self._broker_lost = False
+        self._silent = False
+        """reports were withheld, or none got through for ``agent_down_time``, since the
+        last success: the server may count the agent dead (see :meth:`_attempt`)"""
         self._transport = transport
         self._requested_timeout = timeout
         self._client = rpc_client(transport, topics.REPORTS, topics.REPORTS_VERSION,
@@ -279,9 +285,17 @@ class StateReporter:
             LOG.info("state report succeeded again after %d failure(s): %s",
                      previous.consecutive_failures, reply)
         broker_lost, self._broker_lost = self._broker_lost, False
+        silent, self._silent = self._silent, False
         if reply == "revived" or (reply == "new" and previous.registered):
             LOG.warning("server replied %r to the state report: full resync", reply)
             self._resync(reply, stopping)
+        elif reply == "alive" and silent and previous.consecutive_failures:
+            # After a silence the first report the server gets is answered 'revived'; when
+            # that report's reply was lost (it timed out: a busy server), this 'alive' is the
+            # second answer, and the resync 'revived' asks for must happen all the same.
+            LOG.warning("server replied 'alive' after a silence whose first report's reply "
+                        "was lost (it may have said 'revived'): full resync")
+            self._resync("revived", stopping)
         elif broker_lost and self.resync_on_reconnect:
             LOG.warning("the broker is reachable again; casts may have been lost: full resync")
             self._resync("reconnected", stopping)
@@ -293,6 +307,9 @@ class StateReporter:
             self._status = ReportStatus(previous.last_result, previous.last_success, attempt,
                                         error, previous.consecutive_failures + 1,
                                         previous.registered, previous.reports)
+        if previous.last_success is not None and \
+                attempt - previous.last_success > AGENT_DOWN_TIME:
+            self._silent = True
         log = LOG.warning if previous.consecutive_failures == 0 else LOG.debug
         log("state report failed (%d in a row): %s", previous.consecutive_failures + 1, error)
 
@@ -316,6 +333,8 @@ class StateReporter:
         with self._lock:
             previous = self._status
             self._status = dataclasses.replace(previous, withheld=problem)
+        if problem:
+            self._silent = True
         if problem and problem != previous.withheld:
             LOG.error("not reporting state to the server: %s", problem)
         elif previous.withheld and not problem:

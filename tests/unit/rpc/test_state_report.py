@@ -294,3 +294,52 @@ def test_no_report_is_sent_while_the_agent_cannot_do_its_job(transport, double, 
     finally:
         assert reporter.stop()
     assert reporter.status().withheld is None
+
+
+def test_a_lost_reply_after_a_silence_still_resyncs(reporter, double, resyncs, monkeypatch):
+    """Reports withheld (br-int could not be programmed), then the first report after it is
+    processed -- the server answers 'revived' -- but its reply comes too late (a busy server:
+    seen in CI). The next report is answered 'alive': the agent resyncs all the same."""
+    from dpagent.rpc.errors import ServerUnavailable
+
+    reporter.report_once()
+    reporter.health = lambda: "br-int cannot be programmed"
+    assert reporter._withheld()
+    reporter.health = None
+    assert reporter._withheld() is None
+    double.expire_agent("compute1")
+    from dpagent.rpc import state_report
+
+    real, lost = state_report.call, []
+
+    def answered_too_late(*args, **kwargs):
+        if not lost:
+            lost.append(real(*args, **kwargs))  # the server processed it...
+            raise ServerUnavailable("report_state: no reply in time")  # ...we never heard
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(state_report, "call", answered_too_late)
+    assert reporter.report_once() is None
+    assert lost == ["revived"]
+    assert reporter.report_once() == "alive"
+    assert resyncs == ["revived"]
+    assert reporter.report_once() == "alive" and resyncs == ["revived"]
+
+
+def test_a_lost_reply_without_a_silence_does_not_resync(reporter, double, resyncs,
+                                                        monkeypatch):
+    from dpagent.rpc import state_report
+    from dpagent.rpc.errors import ServerUnavailable
+
+    reporter.report_once()
+    real, lost = state_report.call, []
+
+    def answered_too_late(*args, **kwargs):
+        if not lost:
+            lost.append(real(*args, **kwargs))
+            raise ServerUnavailable("report_state: no reply in time")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(state_report, "call", answered_too_late)
+    assert reporter.report_once() is None and lost == ["alive"]
+    assert reporter.report_once() == "alive" and resyncs == []
