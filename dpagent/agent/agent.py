@@ -558,13 +558,13 @@ class Agent:
         # down only once their flows are gone; kept across a sync that failed half-way
         gone, self._gone_unreported = sorted(self._gone_unreported - vifs.keys()), set()
         self._report(up=[], down=gone)
-        self.last_sync = time.time()
-        heap.settle()  # what the full compile and its bundle built and dropped
         if not self.synced_once:
             self.synced_once = True
             self.wired_before.clear()  # what is wired now is known as such
             if self._on_first_sync is not None:
                 self._on_first_sync()
+        self.last_sync = time.time()  # last: the status socket's readers take it as "synced"
+        heap.settle()  # what the full compile and its bundle built and dropped
 
     def _wire(self, port_ids: set[str]) -> Changed:
         ids = sorted(p for p in port_ids if p in self.ports)
