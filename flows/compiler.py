@@ -250,9 +250,7 @@ class HostCompiler:
         groups = model.expected.get(port_id)
         if groups is None:
             return
-        policy = self._policies.get(groups)
-        if policy is None:
-            policy = self._policies[groups] = _make_policy(model, port_id, groups)
+        policy = self._policy_of(model, port_id, groups)
         if isinstance(policy, _PortPolicy):
             self._expected[port_id] = policy
             self._count_keys(policy, 1)
@@ -267,13 +265,18 @@ class HostCompiler:
                 del self._key_uses[key]
 
     def _policy(self, model: HostModel, port: Port) -> _PortPolicy:
+        """A port's policy; InputError if its set of groups does not compile."""
+        policy = self._policy_of(model, port.port_id, port.security_groups)
+        if isinstance(policy, PortError):
+            raise InputError(policy.message)
+        return policy
+
+    def _policy_of(self, model: HostModel, port_id: str, groups: tuple[str, ...]
+                   ) -> _PortPolicy | PortError:
         """Normalised rules of a set of security groups, computed once per set."""
-        cached = self._policies.get(port.security_groups)
+        cached = self._policies.get(groups)
         if cached is None:
-            cached = self._policies[port.security_groups] = _make_policy(
-                model, port.port_id, port.security_groups)
-        if isinstance(cached, PortError):
-            raise InputError(cached.message)
+            cached = self._policies[groups] = _make_policy(model, port_id, groups)
         return cached
 
     def _port_flows(self, port: Port, policy: _PortPolicy | None

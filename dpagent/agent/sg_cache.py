@@ -140,9 +140,6 @@ class SecurityGroupCache:
         self._referring = None
         return True
 
-    def expected_ports(self) -> set[str]:
-        return set(self._expected)
-
     def set_device(self, port_id: str, device: Any) -> None:
         self._referring = None
         self._devices[port_id] = device
